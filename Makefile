@@ -1,0 +1,34 @@
+# Agora: build, test, generate and lint. `make help` lists the targets.
+GO ?= go
+PROTOS := $(shell find api -name '*.proto' | sort)
+
+.PHONY: help build test test-short generate lint fmt bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## build bin/agora
+	$(GO) build -o bin/agora ./cmd/agora
+
+test: ## the whole suite, as CI runs it (race detector on)
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+test-short: ## unit tests only
+	$(GO) test -short -count=1 ./...
+
+generate: ## regenerate the Go code of api/**/*.proto (needs protoc)
+	$(GO) build -o bin/protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go
+	protoc --plugin=protoc-gen-go=bin/protoc-gen-go --proto_path=. \
+		--go_out=. --go_opt=module=github.com/agora-dev/agora $(PROTOS)
+
+lint: ## gofmt, go vet and staticcheck
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+
+bench: ## the allocator and launch benchmarks
+	GOMAXPROCS=1 $(GO) test -run '^$$' -bench . -benchtime 3x ./internal/allocator/
+	$(GO) run ./bench/launch
+
+clean:
+	rm -rf bin
