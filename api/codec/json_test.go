@@ -367,7 +367,6 @@ func compact(t *testing.T, raw []byte) string {
 	return b.String()
 }
 
-
 func roundTripMessages() []proto.Message {
 	status := &mesos.TaskStatus{
 		TaskId:     tid("t1"),
@@ -393,7 +392,7 @@ func roundTripMessages() []proto.Message {
 			scalar("cpus", 0.1), scalar("mem", 32),
 			{
 				Name: proto.String("ports"), Type: mesos.Value_RANGES.Enum(),
-				Ranges: &mesos.Value_Ranges{Range: []*mesos.Value_Range{{Begin: proto.Uint64(31000), End: proto.Uint64(31001)}}},
+				Ranges:         &mesos.Value_Ranges{Range: []*mesos.Value_Range{{Begin: proto.Uint64(31000), End: proto.Uint64(31001)}}},
 				AllocationInfo: &mesos.Resource_AllocationInfo{Role: proto.String("*")},
 			},
 		},
