@@ -227,6 +227,19 @@ func (f *Files) resolve(r *request) (*target, error) {
 	if err != nil {
 		return nil, notFound(raw)
 	}
+	if fi, err := os.Stat(rootDir); err != nil {
+		return nil, notFound(raw)
+	} else if !fi.IsDir() {
+		// A single attached file (a log): nothing lies under it.
+		if rest != "" {
+			return nil, notFound(raw)
+		}
+		root, err := os.OpenRoot(filepath.Dir(rootDir))
+		if err != nil {
+			return nil, notFound(raw)
+		}
+		return &target{virtual: virtual, root: root, rootDir: filepath.Dir(rootDir), rel: filepath.Base(rootDir)}, nil
+	}
 	resolved, err := filepath.EvalSymlinks(filepath.Join(rootDir, filepath.FromSlash(rest)))
 	if err != nil {
 		return nil, notFound(raw)

@@ -439,6 +439,33 @@ func TestLongestPrefix(t *testing.T) {
 	wantStatus(t, resp, body, 404)
 }
 
+func TestAttachFile(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "agent.log")
+	write(t, log, []byte("I1121 log line\n"))
+	write(t, filepath.Join(dir, "other"), []byte("not attached"))
+	fs := &Files{}
+	fs.Attach("/slave/log", log)
+	srv := httptest.NewServer(fs)
+	defer srv.Close()
+	fx := &fixture{srv: srv}
+
+	resp, body := fx.get(t, "read", q("path", "/slave/log", "offset", "0"))
+	wantStatus(t, resp, body, 200)
+	if string(body) != `{"data":"I1121 log line\n","offset":0}` {
+		t.Errorf("read %s", body)
+	}
+	resp, body = fx.get(t, "browse", q("path", "/slave/log"))
+	wantStatus(t, resp, body, 200)
+	if !strings.Contains(string(body), `"path":"/slave/log"`) {
+		t.Errorf("browse %s", body)
+	}
+	for _, p := range []string{"/slave/log/x", "/slave/log/../other", "/slave/other", "/slave"} {
+		resp, body = fx.get(t, "read", q("path", p, "offset", "0"))
+		wantStatus(t, resp, body, 404)
+	}
+}
+
 func TestJSONP(t *testing.T) {
 	fx := newFixture(t)
 	for _, cb := range []string{"cb", "angular.callbacks._0", "$jq_1", "_"} {
