@@ -91,19 +91,19 @@ func (f *Files) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "Expecting 'GET', received '"+r.Method+"'", http.StatusMethodNotAllowed)
+		http.Error(w, "expecting 'GET', received '"+r.Method+"'", http.StatusMethodNotAllowed)
 		return
 	}
 	query, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		http.Error(w, "Failed to parse query: "+err.Error(), http.StatusBadRequest)
+		http.Error(w, "failed to parse query: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	req := &request{Request: r, query: query}
 	if cb, ok := query["jsonp"]; ok {
 		req.jsonp = cb[0]
 		if !validCallback(req.jsonp) {
-			http.Error(w, "Invalid 'jsonp' callback", http.StatusBadRequest)
+			http.Error(w, "invalid 'jsonp' callback", http.StatusBadRequest)
 			return
 		}
 	}
@@ -143,7 +143,7 @@ func writeJSON(w http.ResponseWriter, r *request, v any) {
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
-		http.Error(w, "Failed to encode JSON: "+err.Error(), http.StatusInternalServerError)
+		http.Error(w, "failed to encode JSON: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
 	body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
@@ -178,7 +178,7 @@ func fail(w http.ResponseWriter, err error) {
 }
 
 func notFound(p string) error {
-	return &httpError{http.StatusNotFound, fmt.Sprintf("Path %q not found", p)}
+	return &httpError{http.StatusNotFound, fmt.Sprintf("path %q not found", p)}
 }
 
 func badRequest(format string, args ...any) error {
@@ -205,11 +205,11 @@ func (t *target) Close() { t.root.Close() }
 func (f *Files) resolve(r *request) (*target, error) {
 	vals, ok := r.query["path"]
 	if !ok || vals[0] == "" {
-		return nil, badRequest("Expecting 'path' query parameter")
+		return nil, badRequest("expecting 'path' query parameter")
 	}
 	raw := vals[0]
 	if strings.IndexByte(raw, 0) >= 0 {
-		return nil, badRequest("Invalid 'path' query parameter")
+		return nil, badRequest("invalid 'path' query parameter")
 	}
 	virtual := cleanVirtual(raw)
 
@@ -320,10 +320,10 @@ func (t *target) openRegular() (*os.File, fs.FileInfo, error) {
 	switch {
 	case fi.IsDir():
 		file.Close()
-		return nil, nil, badRequest("Cannot read a directory")
+		return nil, nil, badRequest("cannot read a directory")
 	case !fi.Mode().IsRegular():
 		file.Close()
-		return nil, nil, badRequest("Cannot read a special file")
+		return nil, nil, badRequest("cannot read a special file")
 	}
 	return file, fi, nil
 }
@@ -536,10 +536,10 @@ func intParam(r *request, name string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(vals[0], 10, 64)
 	if err != nil {
-		return 0, badRequest("Failed to parse %s: %q is not a number", name, vals[0])
+		return 0, badRequest("failed to parse %s: %q is not a number", name, vals[0])
 	}
 	if n < -1 {
-		return 0, badRequest("Negative %s provided: %d", name, n)
+		return 0, badRequest("negative %s provided: %d", name, n)
 	}
 	return n, nil
 }

@@ -27,21 +27,21 @@ type fixture struct {
 	big     []byte
 }
 
-func write(t *testing.T, p string, data []byte) {
+func write(t testing.TB, p string, data []byte) {
 	t.Helper()
 	if err := os.WriteFile(p, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func symlink(t *testing.T, oldname, newname string) {
+func symlink(t testing.TB, oldname, newname string) {
 	t.Helper()
 	if err := os.Symlink(oldname, newname); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	base := t.TempDir()
 	sandbox := filepath.Join(base, "slaves", "S0", "frameworks", "F0", "executors", "E1", "runs", "C1")
@@ -573,4 +573,35 @@ func TestModeString(t *testing.T) {
 			t.Errorf("%v: got %s, want %s", mode, got, want)
 		}
 	}
+}
+
+// FuzzResolve checks confinement: whatever the path parameter, a resolved
+// target lies inside the attached sandbox.
+func FuzzResolve(f *testing.F) {
+	for _, s := range []string{
+		virtualRun + "/stdout", virtualRun + "/../../etc/passwd", virtualRun + "/escape",
+		virtualRun + "/escape-dir/secret", "..", "/", "", virtualRun + "/sub/../link-in",
+		"//frameworks//F0/./executors/E1/runs/latest/sub/", "\x00", virtualRun + "X",
+	} {
+		f.Add(s)
+	}
+	fx := newFixture(f)
+	sandbox, err := filepath.EvalSymlinks(fx.sandbox)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		tg, err := fx.files.resolve(&request{query: url.Values{"path": {p}}})
+		if err != nil {
+			return
+		}
+		defer tg.Close()
+		full, err := filepath.EvalSymlinks(filepath.Join(tg.rootDir, tg.rel))
+		if err != nil {
+			t.Fatalf("%q resolved to %q which does not resolve: %v", p, tg.rel, err)
+		}
+		if _, ok := within(sandbox, full); !ok {
+			t.Fatalf("%q escaped to %q", p, full)
+		}
+	})
 }
