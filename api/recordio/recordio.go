@@ -62,7 +62,8 @@ func NewReader(r io.Reader) *Reader {
 	return &Reader{r: bufio.NewReader(r), max: DefaultMaxRecord}
 }
 
-// SetMaxRecord changes the largest accepted record size.
+// SetMaxRecord changes the largest accepted record size; a negative n
+// refuses every non-empty record.
 func (r *Reader) SetMaxRecord(n int) { r.max = n }
 
 // ReadRecord returns the next record's data. At the clean end of the stream
@@ -95,7 +96,7 @@ func (r *Reader) ReadRecord() ([]byte, error) {
 		if size == 0 {
 			continue
 		}
-		if size > uint64(r.max) {
+		if size > uint64(max(r.max, 0)) {
 			return nil, fmt.Errorf("%w: %d bytes (limit %d)", ErrRecordTooLarge, size, r.max)
 		}
 		data := make([]byte, size)

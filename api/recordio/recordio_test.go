@@ -196,6 +196,14 @@ func TestReaderMaxRecordBoundary(t *testing.T) {
 	}
 }
 
+func TestReaderNegativeMax(t *testing.T) {
+	r := NewReader(strings.NewReader("18446744073709551615\n"))
+	r.SetMaxRecord(-1)
+	if _, err := r.ReadRecord(); !errors.Is(err, ErrRecordTooLarge) {
+		t.Errorf("err = %v", err)
+	}
+}
+
 func FuzzRecordIOReader(f *testing.F) {
 	f.Add([]byte("3\nabc0\n2\nde"), uint16(0))
 	f.Add([]byte(" 3 \nabc"), uint16(2))
