@@ -50,10 +50,10 @@ var _ Executor = NopExecutor{}
 
 func (NopExecutor) Registered(*Driver, *mesos.ExecutorInfo, *mesos.FrameworkInfo, *mesos.AgentInfo) {
 }
-func (NopExecutor) Reregistered(*Driver, *mesos.AgentInfo)                {}
-func (NopExecutor) Disconnected(*Driver)                                  {}
-func (NopExecutor) LaunchTask(*Driver, *mesos.TaskInfo)                   {}
-func (NopExecutor) KillTask(*Driver, *mesos.TaskID, *mesos.KillPolicy)    {}
-func (NopExecutor) FrameworkMessage(*Driver, []byte)                      {}
-func (NopExecutor) Shutdown(*Driver)                                      {}
-func (NopExecutor) Error(*Driver, string)                                 {}
+func (NopExecutor) Reregistered(*Driver, *mesos.AgentInfo)             {}
+func (NopExecutor) Disconnected(*Driver)                               {}
+func (NopExecutor) LaunchTask(*Driver, *mesos.TaskInfo)                {}
+func (NopExecutor) KillTask(*Driver, *mesos.TaskID, *mesos.KillPolicy) {}
+func (NopExecutor) FrameworkMessage(*Driver, []byte)                   {}
+func (NopExecutor) Shutdown(*Driver)                                   {}
+func (NopExecutor) Error(*Driver, string)                              {}
