@@ -37,6 +37,8 @@ type Agent struct {
 	// +checklocks:mu
 	calls []*executorpb.Call
 	// +checklocks:mu
+	media []string // Content-Type of each call
+	// +checklocks:mu
 	stream *stream
 	// +checklocks:mu
 	changed chan struct{} // closed and replaced on every new call
@@ -54,15 +56,24 @@ func (s *stream) close() { s.once.Do(func() { close(s.closed) }) }
 
 // NewAgent starts a fake agent on 127.0.0.1, closed when the test ends.
 func NewAgent(t testing.TB) *Agent {
+	a := Start()
+	t.Cleanup(a.Close)
+	return a
+}
+
+// Start starts a fake agent on 127.0.0.1; Close stops it.
+func Start() *Agent {
 	a := &Agent{changed: make(chan struct{})}
 	a.server = httptest.NewServer(http.HandlerFunc(a.serve))
 	a.URL = a.server.URL + "/api/v1/executor"
 	a.Endpoint = strings.TrimPrefix(a.server.URL, "http://")
-	t.Cleanup(func() {
-		a.CloseStream()
-		a.server.Close()
-	})
 	return a
+}
+
+// Close ends the stream and stops the server.
+func (a *Agent) Close() {
+	a.CloseStream()
+	a.server.Close()
 }
 
 // SetAutoAck makes the agent acknowledge every UPDATE on the stream right
@@ -110,6 +121,20 @@ func (a *Agent) Calls() []*executorpb.Call {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return append([]*executorpb.Call(nil), a.calls...)
+}
+
+// Changed returns a channel closed when the next call arrives.
+func (a *Agent) Changed() <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.changed
+}
+
+// MediaTypes returns the Content-Type of every call received so far.
+func (a *Agent) MediaTypes() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.media...)
 }
 
 // Updates returns the statuses of every UPDATE received so far.
@@ -165,10 +190,11 @@ func IsType(typ executorpb.Call_Type) func(*executorpb.Call) bool {
 	return func(c *executorpb.Call) bool { return c.GetType() == typ }
 }
 
-func (a *Agent) record(c *executorpb.Call) {
+func (a *Agent) record(c *executorpb.Call, media string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.calls = append(a.calls, c)
+	a.media = append(a.media, media)
 	close(a.changed)
 	a.changed = make(chan struct{})
 }
@@ -218,7 +244,7 @@ func (a *Agent) serve(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "invalid status update", http.StatusBadRequest)
 			return
 		}
-		a.record(call)
+		a.record(call, r.Header.Get("Content-Type"))
 		w.WriteHeader(http.StatusAccepted)
 		if a.autoAck.Load() {
 			_ = a.Send(&executorpb.Event{
@@ -230,7 +256,7 @@ func (a *Agent) serve(w http.ResponseWriter, r *http.Request) {
 			})
 		}
 	case executorpb.Call_MESSAGE, executorpb.Call_HEARTBEAT:
-		a.record(call)
+		a.record(call, r.Header.Get("Content-Type"))
 		w.WriteHeader(http.StatusAccepted)
 	default:
 		http.Error(w, "unknown call type", http.StatusNotImplemented)
@@ -265,7 +291,7 @@ func (a *Agent) subscribe(w http.ResponseWriter, r *http.Request, call *executor
 			}
 		}
 	}
-	a.record(call) // after the first events, so a waiter sees a live stream
+	a.record(call, r.Header.Get("Content-Type")) // after the first events, so a waiter sees a live stream
 	for {
 		select {
 		case ev := <-s.events:
@@ -352,4 +378,3 @@ func Kill(id string, grace time.Duration) *executorpb.Event {
 func Shutdown() *executorpb.Event {
 	return &executorpb.Event{Type: executorpb.Event_SHUTDOWN.Enum()}
 }
-
