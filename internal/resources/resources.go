@@ -3,6 +3,7 @@ package resources
 import (
 	"cmp"
 	"errors"
+	"iter"
 	"math"
 	"slices"
 	"strconv"
@@ -157,6 +158,18 @@ func (r Resources) Reserve(role string) Resources {
 // Items returns the entries in (name, role, kind) order. The returned slice is
 // a copy; the entries' Ranges and Set slices must not be modified.
 func (r Resources) Items() []Resource { return slices.Clone(r.items) }
+
+// All iterates over the entries in (name, role, kind) order without
+// copying the list. The entries' Ranges and Set slices must not be modified.
+func (r Resources) All() iter.Seq[Resource] {
+	return func(yield func(Resource) bool) {
+		for i := range r.items {
+			if !yield(r.items[i]) {
+				return
+			}
+		}
+	}
+}
 
 // Len returns the number of entries.
 func (r Resources) Len() int { return len(r.items) }
