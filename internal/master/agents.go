@@ -1,0 +1,384 @@
+package master
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	agentpb "github.com/agora-dev/agora/api/agora/agent/v1"
+	mesos "github.com/agora-dev/agora/api/mesos/v1"
+	schedpb "github.com/agora-dev/agora/api/mesos/v1/scheduler"
+	"github.com/agora-dev/agora/internal/resources"
+	"github.com/agora-dev/agora/internal/version"
+	"google.golang.org/protobuf/proto"
+)
+
+// agentSubscribe admits an agent (new, or re-subscribing with the id it
+// was given) and reconciles the executors and tasks it reports with the
+// master's books. It runs on the loop and returns the agent's id, or ""
+// when it refused.
+func (m *Master) agentSubscribe(sub *agentpb.Call_Subscribe, st *stream) string {
+	refuse := func(msg string) string {
+		st.send(&agentpb.Event{Type: agentpb.Event_ERROR.Enum(), Error: &agentpb.Event_Error{Message: proto.String(msg)}})
+		st.close()
+		return ""
+	}
+	if sub.GetProtocolVersion() != version.AgentProtocol {
+		return refuse(fmt.Sprintf("agent protocol version %d is not supported (this master speaks %d)",
+			sub.GetProtocolVersion(), version.AgentProtocol))
+	}
+	total, err := resources.FromProto(sub.GetAgentInfo().GetResources())
+	if err != nil {
+		return refuse("invalid agent resources: " + err.Error())
+	}
+	now := time.Now()
+	info := proto.Clone(sub.GetAgentInfo()).(*mesos.AgentInfo)
+	id := info.GetId().GetValue()
+	if id != "" {
+		if err := validateID("agent id", id); err != nil {
+			return refuse(err.Error())
+		}
+	}
+	a := m.agents[id]
+	if a != nil {
+		if a.stream != nil {
+			a.stream.close()
+		}
+		m.removeAgentOffers(a)
+		m.alloc.RemoveAgent(a.id)
+		a.reregisteredTime = now
+		m.log.Info("agent re-subscribed", "agent", id, "endpoint", sub.GetEndpoint())
+	} else {
+		if id == "" {
+			id = fmt.Sprintf("%s-S%d", m.ID(), m.nextAgentID)
+			m.nextAgentID++
+			m.log.Info("agent subscribed", "agent", id, "endpoint", sub.GetEndpoint(), "resources", total.String())
+		} else {
+			m.log.Info("agent re-subscribed with an id this master had not seen", "agent", id, "endpoint", sub.GetEndpoint())
+		}
+		a = &agent{
+			id:             id,
+			registeredTime: now,
+			tasks:          make(map[string]map[string]*task),
+			offers:         make(map[string]*offer),
+			executors:      make(map[string]map[string]*executor),
+		}
+		if _, was := m.removedAgents[id]; was {
+			a.reregisteredTime = now
+			delete(m.removedAgents, id)
+		}
+		m.agents[id] = a
+	}
+	info.Id = agentIDProto(id)
+	a.info = info
+	a.endpoint = sub.GetEndpoint()
+	a.total = total
+	a.version = sub.GetVersion()
+	a.stream = st
+	a.active = true
+	a.missedPings = 0
+
+	st.send(&agentpb.Event{
+		Type: agentpb.Event_SUBSCRIBED.Enum(),
+		Subscribed: &agentpb.Event_Subscribed{
+			AgentId:             agentIDProto(id),
+			MasterInfo:          m.info,
+			PingIntervalSeconds: proto.Float64(m.cfg.AgentPingTimeout.Seconds()),
+		},
+	})
+	m.reconcileAgent(a, sub.GetExecutors(), now)
+
+	allocated := make(map[string]map[string]resources.Resources)
+	add := func(fw, role string, r resources.Resources) {
+		if allocated[fw] == nil {
+			allocated[fw] = make(map[string]resources.Resources)
+		}
+		allocated[fw][role] = allocated[fw][role].Add(r)
+	}
+	for fw, tasks := range a.tasks {
+		for _, t := range tasks {
+			if !t.resourcesFreed {
+				add(fw, t.role, t.resources)
+			}
+		}
+	}
+	for fw, execs := range a.executors {
+		for _, e := range execs {
+			add(fw, e.role, e.resources)
+		}
+	}
+	m.alloc.AddAgent(id, total, allocated)
+	m.scheduleAllocation()
+	return id
+}
+
+// reconcileAgent merges what a (re-)subscribing agent reports with what
+// the master knows about it.
+func (m *Master) reconcileAgent(a *agent, reported []*agentpb.ExecutorState, now time.Time) {
+	seen := make(map[string]map[string]bool) // framework → task ids reported
+	for _, es := range reported {
+		fid := es.GetFrameworkInfo().GetId().GetValue()
+		if fid == "" {
+			continue
+		}
+		if m.completedFramework(fid) != nil {
+			m.sendToAgent(a, &agentpb.Event{
+				Type:              agentpb.Event_SHUTDOWN_FRAMEWORK.Enum(),
+				ShutdownFramework: &agentpb.Event_ShutdownFramework{FrameworkId: frameworkIDProto(fid)},
+			})
+			continue
+		}
+		f := m.frameworks[fid]
+		if f == nil {
+			// Known only from the agent (the master restarted): keep it,
+			// inactive, until its scheduler resubscribes.
+			f = m.newFramework(fid, proto.Clone(es.GetFrameworkInfo()).(*mesos.FrameworkInfo))
+			f.recovered = true
+			f.registeredTime = now
+			m.frameworks[fid] = f
+			m.alloc.AddFramework(fid, f.roles(), nil, false)
+			m.log.Info("framework recovered from an agent's report", "framework", fid, "agent", a.id)
+		}
+		role := f.roles()[0]
+		if !es.GetCommandExecutor() {
+			eid := es.GetExecutorInfo().GetExecutorId().GetValue()
+			if a.executors[fid] == nil {
+				a.executors[fid] = make(map[string]*executor)
+			}
+			if a.executors[fid][eid] == nil {
+				res, _ := resources.FromProto(es.GetExecutorInfo().GetResources())
+				a.executors[fid][eid] = &executor{info: es.GetExecutorInfo(), resources: res, role: role}
+			}
+			if f.executors[a.id] == nil {
+				f.executors[a.id] = make(map[string]*mesos.ExecutorInfo)
+			}
+			f.executors[a.id][eid] = es.GetExecutorInfo()
+		}
+		for _, rt := range es.GetTasks() {
+			tid := rt.GetTaskId().GetValue()
+			if seen[fid] == nil {
+				seen[fid] = make(map[string]bool)
+			}
+			seen[fid][tid] = true
+			t := f.tasks[tid]
+			if t == nil {
+				if ct := m.completedTask(f, tid); ct != nil {
+					// The master gave up on this task (e.g. the agent was
+					// removed and the framework is not partition-aware):
+					// it must not keep running.
+					m.sendToAgent(a, killEvent(fid, ct))
+					continue
+				}
+				res, _ := resources.FromProto(rt.GetResources())
+				t = &task{
+					frameworkID: fid,
+					agentID:     a.id,
+					info: &mesos.TaskInfo{
+						Name: rt.Name, TaskId: rt.TaskId, AgentId: agentIDProto(a.id),
+						Resources: rt.Resources, Labels: rt.Labels, Container: rt.Container,
+						HealthCheck: rt.HealthCheck, KillPolicy: rt.KillPolicy, Discovery: rt.Discovery,
+					},
+					role:      role,
+					resources: res,
+					state:     rt.GetState(),
+					statuses:  rt.GetStatuses(),
+				}
+				if !es.GetCommandExecutor() {
+					t.executorID = es.GetExecutorInfo().GetExecutorId().GetValue()
+				}
+				f.tasks[tid] = t
+			}
+			if !t.unreachableTime.IsZero() {
+				t.unreachableTime = time.Time{}
+				t.state = rt.GetState()
+				m.sendToFramework(f, &schedpb.Event{Type: schedpb.Event_UPDATE.Enum(), Update: &schedpb.Event_Update{
+					Status: &mesos.TaskStatus{
+						TaskId: rt.TaskId, State: rt.GetState().Enum(),
+						Source:    mesos.TaskStatus_SOURCE_MASTER.Enum(),
+						Reason:    mesos.TaskStatus_REASON_AGENT_REREGISTERED.Enum(),
+						Message:   proto.String("Agent " + a.id + " re-subscribed"),
+						AgentId:   agentIDProto(a.id),
+						Timestamp: proto.Float64(float64(now.UnixNano()) / 1e9),
+					},
+				}})
+			}
+			t.agentID = a.id
+			if a.tasks[fid] == nil {
+				a.tasks[fid] = make(map[string]*task)
+			}
+			a.tasks[fid][tid] = t
+			if t.killRequested {
+				m.sendToAgent(a, killEvent(fid, t))
+			}
+		}
+	}
+	// Live tasks the agent no longer has were lost with it.
+	for fid, tasks := range a.tasks {
+		f := m.frameworks[fid]
+		for tid, t := range tasks {
+			if seen[fid][tid] || isTerminal(t.state) || f == nil {
+				continue
+			}
+			state := mesos.TaskState_TASK_LOST
+			if f.partitionAware() {
+				state = mesos.TaskState_TASK_GONE
+				if t.state == mesos.TaskState_TASK_STAGING {
+					state = mesos.TaskState_TASK_DROPPED
+				}
+			}
+			m.transitionTask(f, t, state, mesos.TaskStatus_REASON_AGENT_RESTARTED,
+				"Task was not reported by agent "+a.id+" when it re-subscribed")
+		}
+	}
+}
+
+// agentCall handles a non-SUBSCRIBE call from a subscribed agent.
+func (m *Master) agentCall(a *agent, call *agentpb.Call) (int, string) {
+	switch call.GetType() {
+	case agentpb.Call_UPDATE:
+		if call.Update == nil {
+			return http.StatusBadRequest, "Expecting 'update' to be present"
+		}
+		m.agentStatusUpdate(a, call.GetUpdate())
+	case agentpb.Call_EXECUTOR_EXITED:
+		if call.ExecutorExited == nil {
+			return http.StatusBadRequest, "Expecting 'executor_exited' to be present"
+		}
+		m.executorExited(a, call.GetExecutorExited())
+	case agentpb.Call_MESSAGE:
+		if call.Message == nil {
+			return http.StatusBadRequest, "Expecting 'message' to be present"
+		}
+		msg := call.GetMessage()
+		if f := m.frameworks[msg.GetFrameworkId().GetValue()]; f != nil {
+			m.metrics.frameworkMessages++
+			m.sendToFramework(f, &schedpb.Event{
+				Type: schedpb.Event_MESSAGE.Enum(),
+				Message: &schedpb.Event_Message{
+					AgentId: agentIDProto(a.id), ExecutorId: msg.GetExecutorId(), Data: msg.GetData(),
+				},
+			})
+		}
+	case agentpb.Call_PONG:
+		a.missedPings = 0
+	default:
+		return http.StatusBadRequest, fmt.Sprintf("Unexpected call type %s", call.GetType())
+	}
+	return http.StatusAccepted, ""
+}
+
+// executorExited releases a custom executor's resources and tells its
+// framework with a FAILURE event.
+func (m *Master) executorExited(a *agent, ex *agentpb.Call_ExecutorExited) {
+	fid := ex.GetFrameworkId().GetValue()
+	eid := ex.GetExecutorId().GetValue()
+	if e := a.executors[fid][eid]; e != nil {
+		delete(a.executors[fid], eid)
+		m.alloc.RecoverResources(fid, a.id, e.role, e.resources, 0, time.Now())
+		m.scheduleAllocation()
+	}
+	f := m.frameworks[fid]
+	if f == nil {
+		return
+	}
+	delete(f.executors[a.id], eid)
+	if ex.GetCommandExecutor() {
+		return
+	}
+	m.sendToFramework(f, &schedpb.Event{
+		Type: schedpb.Event_FAILURE.Enum(),
+		Failure: &schedpb.Event_Failure{
+			AgentId: agentIDProto(a.id), ExecutorId: ex.GetExecutorId(), Status: proto.Int32(ex.GetStatus()),
+		},
+	})
+}
+
+// agentDisconnected handles the end of an agent's stream: its offers are
+// rescinded; it is removed if it does not come back within the ping budget.
+func (m *Master) agentDisconnected(id string, st *stream) {
+	a := m.agents[id]
+	if a == nil || a.stream != st {
+		return
+	}
+	m.log.Info("agent disconnected", "agent", id)
+	a.stream = nil
+	a.missedPings = 0
+	m.removeAgentOffers(a)
+	m.alloc.DeactivateAgent(id)
+}
+
+// pingAgents runs every ping interval: connected agents get a PING and
+// count a miss until they answer; disconnected agents count a miss per
+// interval. An agent at the limit is removed.
+func (m *Master) pingAgents() {
+	for _, a := range m.agents {
+		if a.missedPings >= m.cfg.MaxAgentPingTimeouts {
+			why := fmt.Sprintf("no answer to %d pings", a.missedPings)
+			if a.stream == nil {
+				why = fmt.Sprintf("disconnected for %d ping intervals", a.missedPings)
+			}
+			m.removeAgent(a, why)
+			continue
+		}
+		a.missedPings++
+		if a.stream != nil {
+			a.pingSeq++
+			m.sendToAgent(a, &agentpb.Event{Type: agentpb.Event_PING.Enum(), Ping: &agentpb.Event_Ping{Sequence: proto.Uint64(a.pingSeq)}})
+		}
+	}
+}
+
+// removeAgent removes an unreachable agent: its tasks become TASK_LOST
+// (TASK_UNREACHABLE for partition-aware frameworks), its offers are
+// rescinded and every framework gets a FAILURE event.
+func (m *Master) removeAgent(a *agent, why string) {
+	m.log.Warn("removing agent", "agent", a.id, "hostname", a.info.GetHostname(), "why", why)
+	m.metrics.agentsRemoved++
+	now := time.Now()
+	m.removeAgentOffers(a)
+	if a.stream != nil {
+		a.stream.close()
+		a.stream = nil
+	}
+	msg := fmt.Sprintf("Agent %s removed: %s", a.id, why)
+	for fid, tasks := range a.tasks {
+		f := m.frameworks[fid]
+		if f == nil {
+			continue
+		}
+		for _, t := range tasks {
+			if isTerminal(t.state) {
+				continue
+			}
+			if f.partitionAware() {
+				t.unreachableTime = now
+				m.transitionTask(f, t, mesos.TaskState_TASK_UNREACHABLE, mesos.TaskStatus_REASON_AGENT_REMOVED, msg)
+			} else {
+				m.transitionTask(f, t, mesos.TaskState_TASK_LOST, mesos.TaskStatus_REASON_AGENT_REMOVED, msg)
+			}
+		}
+		delete(f.executors, a.id)
+	}
+	m.alloc.RemoveAgent(a.id)
+	delete(m.agents, a.id)
+	m.removedAgents[a.id] = now
+	for _, f := range m.frameworks {
+		m.sendToFramework(f, &schedpb.Event{
+			Type:    schedpb.Event_FAILURE.Enum(),
+			Failure: &schedpb.Event_Failure{AgentId: agentIDProto(a.id)},
+		})
+	}
+	m.scheduleAllocation()
+}
+
+// sendToAgent queues an event for an agent; an agent whose stream is too
+// slow is disconnected.
+func (m *Master) sendToAgent(a *agent, ev *agentpb.Event) {
+	if a.stream == nil {
+		return
+	}
+	if !a.stream.send(ev) {
+		m.log.Warn("agent stream closed: the agent is not reading its events", "agent", a.id)
+		m.agentDisconnected(a.id, a.stream)
+	}
+}

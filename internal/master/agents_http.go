@@ -1,0 +1,72 @@
+package master
+
+import (
+	"net/http"
+
+	agentpb "github.com/agora-dev/agora/api/agora/agent/v1"
+	"github.com/agora-dev/agora/api/codec"
+)
+
+// agentAPIPath is where agents subscribe and send their calls
+// (api/agora/agent/v1/agent.proto).
+const agentAPIPath = "/agora/v1/agent"
+
+const agentStreamHeader = "Agora-Stream-Id"
+
+// handleAgentAPI serves the internal agent protocol.
+func (m *Master) handleAgentAPI(w http.ResponseWriter, r *http.Request) {
+	call := &agentpb.Call{}
+	if _, ok := decodeCall(w, r, call); !ok {
+		return
+	}
+	if call.GetType() == agentpb.Call_SUBSCRIBE {
+		if call.Subscribe == nil {
+			textError(w, http.StatusBadRequest, "Expecting 'subscribe' to be present")
+			return
+		}
+		c, ok := codec.ForAccept(r.Header.Values("Accept"))
+		if !ok {
+			textError(w, http.StatusNotAcceptable, "Expecting 'Accept' to allow application/json or application/x-protobuf")
+			return
+		}
+		st := newStream(m.newStreamID(), c, m.cfg.StreamBacklog)
+		var agentID string
+		if err := m.do(func() { agentID = m.agentSubscribe(call.GetSubscribe(), st) }); err != nil {
+			textError(w, http.StatusServiceUnavailable, "Master is stopping")
+			return
+		}
+		startStream(w, c, map[string]string{agentStreamHeader: st.id})
+		if st.serve(w, r) && agentID != "" {
+			m.post(func() { m.agentDisconnected(agentID, st) })
+		}
+		return
+	}
+	if call.AgentId == nil {
+		textError(w, http.StatusBadRequest, "Expecting 'agent_id' to be present")
+		return
+	}
+	var status int
+	var msg string
+	err := m.do(func() {
+		a := m.agents[call.GetAgentId().GetValue()]
+		switch {
+		case a == nil:
+			status, msg = http.StatusForbidden, "Agent is not registered"
+		case a.stream == nil:
+			status, msg = http.StatusForbidden, "Agent is not subscribed"
+		case r.Header.Get(agentStreamHeader) != a.stream.id:
+			status, msg = http.StatusBadRequest, "Agora-Stream-Id does not match the agent's subscription"
+		default:
+			status, msg = m.agentCall(a, call)
+		}
+	})
+	if err != nil {
+		textError(w, http.StatusServiceUnavailable, "Master is stopping")
+		return
+	}
+	if status == http.StatusAccepted {
+		w.WriteHeader(status)
+		return
+	}
+	textError(w, status, msg)
+}

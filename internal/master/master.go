@@ -1,0 +1,242 @@
+// Package master is Agora's master: it pools the resources of the agents
+// that subscribe to it, offers them to frameworks through Mesos's v1
+// scheduler API, launches the tasks frameworks accept on those offers and
+// relays every task's status updates.
+//
+// One goroutine, the loop, owns all of the master's state (frameworks,
+// agents, tasks, offers and the allocator). HTTP handlers decode and check
+// requests on their own goroutines and hand the loop a closure to run; the
+// loop never blocks on I/O: events to subscribers are queued on their
+// streams, which their own handler goroutines write out.
+package master
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	mesos "github.com/agora-dev/agora/api/mesos/v1"
+	"github.com/agora-dev/agora/internal/allocator"
+	"github.com/agora-dev/agora/internal/version"
+	"google.golang.org/protobuf/proto"
+)
+
+// ErrStopped is returned to requests that arrive while the master stops.
+var ErrStopped = errors.New("master is stopping")
+
+// Master is a running master.
+type Master struct {
+	cfg  Config
+	log  *slog.Logger
+	ln   net.Listener
+	srv  *http.Server
+	info *mesos.MasterInfo
+
+	calls   chan func()
+	stopped chan struct{}
+
+	startTime   time.Time
+	electedTime time.Time
+
+	// Loop-owned state.
+	frameworks          map[string]*framework
+	completedFrameworks []*framework
+	agents              map[string]*agent
+	// removedAgents remembers agents removed as unreachable, so that a
+	// re-subscription can be recognised.
+	removedAgents map[string]time.Time
+	offers        map[string]*offer
+	alloc         *allocator.Allocator
+	allocPending  bool
+
+	nextFrameworkID int
+	nextAgentID     int
+	nextOfferID     int
+	nextStreamID    int
+
+	metrics counters
+}
+
+// counters are the master's monotonically growing metrics.
+type counters struct {
+	tasksByState       map[mesos.TaskState]int64 // terminal transitions
+	frameworkMessages  int64
+	validStatusUpdates int64
+	offersSent         int64
+	offersDeclined     int64
+	offersRescinded    int64
+	schedulerCalls     int64
+	invalidCalls       int64
+	agentsRemoved      int64
+}
+
+// New creates a master and binds its listener, so Addr is valid at once.
+func New(cfg Config, logger *slog.Logger) (*Master, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.IP, strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return nil, fmt.Errorf("master: listen on %s:%d: %w (is another master running? choose another --port)", cfg.IP, cfg.Port, err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	if cfg.Hostname == "" {
+		cfg.Hostname = cfg.IP
+		if ip := net.ParseIP(cfg.IP); ip != nil && ip.IsUnspecified() {
+			cfg.Hostname = "127.0.0.1"
+		}
+	}
+	id := uuidString(newUUID())
+	advertisedIP := cfg.IP
+	if ip := net.ParseIP(cfg.IP); ip != nil && ip.IsUnspecified() {
+		advertisedIP = "127.0.0.1"
+	}
+	m := &Master{
+		cfg:           cfg,
+		log:           logger.With("component", "master"),
+		ln:            ln,
+		calls:         make(chan func(), 1024),
+		stopped:       make(chan struct{}),
+		startTime:     time.Now(),
+		frameworks:    make(map[string]*framework),
+		agents:        make(map[string]*agent),
+		removedAgents: make(map[string]time.Time),
+		offers:        make(map[string]*offer),
+		alloc:         allocator.New(allocator.DefaultConfig()),
+	}
+	m.electedTime = m.startTime
+	m.metrics.tasksByState = make(map[mesos.TaskState]int64)
+	m.info = &mesos.MasterInfo{
+		Id:       proto.String(id),
+		Ip:       proto.Uint32(packIPv4(advertisedIP)),
+		Port:     proto.Uint32(uint32(port)),
+		Pid:      proto.String(fmt.Sprintf("master@%s:%d", advertisedIP, port)),
+		Hostname: proto.String(cfg.Hostname),
+		Version:  proto.String(version.Mesos),
+		Address: &mesos.Address{
+			Hostname: proto.String(cfg.Hostname),
+			Ip:       proto.String(advertisedIP),
+			Port:     proto.Int32(int32(port)),
+		},
+		Capabilities: []*mesos.MasterInfo_Capability{
+			{Type: mesos.MasterInfo_Capability_AGENT_UPDATE.Enum()},
+		},
+	}
+	m.srv = &http.Server{Handler: m.routes(), ReadHeaderTimeout: 30 * time.Second}
+	return m, nil
+}
+
+// packIPv4 packs an IPv4 address the way MasterInfo.ip carries it: the
+// four bytes in network order read as a little-endian uint32.
+func packIPv4(s string) uint32 {
+	ip := net.ParseIP(s).To4()
+	if ip == nil {
+		return 0
+	}
+	return binary.LittleEndian.Uint32(ip)
+}
+
+// Addr is the host:port the master listens on.
+func (m *Master) Addr() string { return m.ln.Addr().String() }
+
+// ID is the master's id, the prefix of every framework, agent and offer id
+// it hands out.
+func (m *Master) ID() string { return m.info.GetId() }
+
+// Handler is the master's HTTP handler (for embedding in tests).
+func (m *Master) Handler() http.Handler { return m.srv.Handler }
+
+// Run serves until ctx is done, then closes every stream and returns.
+func (m *Master) Run(ctx context.Context) error {
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- m.srv.Serve(m.ln) }()
+	m.log.Info("master started", "id", m.ID(), "addr", m.Addr())
+
+	heartbeat := time.NewTicker(m.cfg.HeartbeatInterval)
+	defer heartbeat.Stop()
+	allocTick := time.NewTicker(m.cfg.AllocationInterval)
+	defer allocTick.Stop()
+	ping := time.NewTicker(m.cfg.AgentPingTimeout)
+	defer ping.Stop()
+
+	var err error
+loop:
+	for {
+		select {
+		case f := <-m.calls:
+			f()
+		case <-heartbeat.C:
+			m.heartbeat()
+		case <-allocTick.C:
+			m.allocate()
+		case <-ping.C:
+			m.pingAgents()
+		case err = <-serveErr:
+			break loop
+		case <-ctx.Done():
+			break loop
+		}
+	}
+	close(m.stopped)
+	for _, f := range m.frameworks {
+		if f.stream != nil {
+			f.stream.close()
+		}
+	}
+	for _, a := range m.agents {
+		if a.stream != nil {
+			a.stream.close()
+		}
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = m.srv.Shutdown(shutdownCtx)
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	m.log.Info("master stopped", "id", m.ID())
+	return err
+}
+
+// post queues f to run on the loop without waiting. It reports false when
+// the master is stopping.
+func (m *Master) post(f func()) bool {
+	select {
+	case m.calls <- f:
+		return true
+	case <-m.stopped:
+		return false
+	}
+}
+
+// do runs f on the loop and waits for it.
+func (m *Master) do(f func()) error {
+	done := make(chan struct{})
+	if !m.post(func() { f(); close(done) }) {
+		return ErrStopped
+	}
+	select {
+	case <-done:
+		return nil
+	case <-m.stopped:
+		return ErrStopped
+	}
+}
+
+// after runs f on the loop after d, unless the returned timer is stopped.
+func (m *Master) after(d time.Duration, f func()) *time.Timer {
+	return time.AfterFunc(d, func() { m.post(f) })
+}
+
+func (m *Master) newStreamID() string {
+	return uuidString(newUUID())
+}

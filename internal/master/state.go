@@ -1,0 +1,144 @@
+package master
+
+import (
+	"time"
+
+	mesos "github.com/agora-dev/agora/api/mesos/v1"
+	"github.com/agora-dev/agora/internal/resources"
+)
+
+// The master's bookkeeping. Every value here is owned by the master loop
+// goroutine; nothing else reads or writes it.
+
+type framework struct {
+	id   string
+	info *mesos.FrameworkInfo
+
+	stream    *stream // nil while disconnected
+	active    bool    // receives offers
+	recovered bool    // known only from agents' reports, not yet resubscribed
+
+	registeredTime   time.Time
+	reregisteredTime time.Time
+	unregisteredTime time.Time
+
+	// failover is the pending removal of a disconnected framework.
+	failover *time.Timer
+
+	tasks          map[string]*task // live and unreachable tasks by task id
+	completedTasks []*task          // bounded history, oldest first
+	offers         map[string]*offer
+	// executors: agent id → executor id → info, for executors of this
+	// framework the master believes are running.
+	executors map[string]map[string]*mesos.ExecutorInfo
+}
+
+func (f *framework) connected() bool { return f.stream != nil }
+
+func (f *framework) hasCapability(t mesos.FrameworkInfo_Capability_Type) bool {
+	for _, c := range f.info.GetCapabilities() {
+		if c.GetType() == t {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *framework) multiRole() bool {
+	return f.hasCapability(mesos.FrameworkInfo_Capability_MULTI_ROLE)
+}
+
+func (f *framework) partitionAware() bool {
+	return f.hasCapability(mesos.FrameworkInfo_Capability_PARTITION_AWARE)
+}
+
+// roles returns the roles the framework subscribed with.
+func (f *framework) roles() []string { return frameworkRoles(f.info) }
+
+func frameworkRoles(info *mesos.FrameworkInfo) []string {
+	for _, c := range info.GetCapabilities() {
+		if c.GetType() == mesos.FrameworkInfo_Capability_MULTI_ROLE {
+			return info.GetRoles()
+		}
+	}
+	return []string{info.GetRole()}
+}
+
+type task struct {
+	frameworkID string
+	agentID     string
+	// executorID is the custom executor's id; empty for command tasks.
+	executorID string
+	info       *mesos.TaskInfo
+	role       string
+	resources  resources.Resources
+
+	state    mesos.TaskState
+	statuses []*mesos.TaskStatus // one per state transition, for state JSON
+	// latest is the latest status received from the agent, kept for
+	// reconciliation answers.
+	latest *mesos.TaskStatus
+	// resourcesFreed is set once the task's resources went back to the
+	// allocator (when it reached a terminal state).
+	resourcesFreed bool
+	// unreachableTime is set while the task's agent is unreachable.
+	unreachableTime time.Time
+	// killRequested is set once the framework asked to kill the task, so
+	// the kill can be sent again when the agent re-subscribes.
+	killRequested bool
+	killPolicy    *mesos.KillPolicy
+}
+
+func (t *task) id() string { return t.info.GetTaskId().GetValue() }
+
+type agent struct {
+	id       string
+	info     *mesos.AgentInfo
+	endpoint string // host:port of the agent's HTTP server
+	total    resources.Resources
+
+	stream           *stream // nil while disconnected
+	version          string
+	active           bool
+	registeredTime   time.Time
+	reregisteredTime time.Time
+
+	// missedPings counts ping intervals without a PONG (or, while
+	// disconnected, without a stream).
+	missedPings int
+	pingSeq     uint64
+
+	// tasks by framework id then task id.
+	tasks  map[string]map[string]*task
+	offers map[string]*offer
+	// executors: framework id → executor id → info with its resources.
+	executors map[string]map[string]*executor
+}
+
+type executor struct {
+	info      *mesos.ExecutorInfo
+	resources resources.Resources
+	role      string
+}
+
+type offer struct {
+	id          string
+	frameworkID string
+	agentID     string
+	role        string
+	resources   resources.Resources
+	created     time.Time
+	timer       *time.Timer
+}
+
+// isTerminal is Mesos's isTerminalState.
+func isTerminal(s mesos.TaskState) bool {
+	switch s {
+	case mesos.TaskState_TASK_FINISHED, mesos.TaskState_TASK_FAILED,
+		mesos.TaskState_TASK_KILLED, mesos.TaskState_TASK_LOST,
+		mesos.TaskState_TASK_ERROR, mesos.TaskState_TASK_DROPPED,
+		mesos.TaskState_TASK_GONE, mesos.TaskState_TASK_GONE_BY_OPERATOR:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,220 @@
+package master
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+
+	mesos "github.com/agora-dev/agora/api/mesos/v1"
+	"github.com/agora-dev/agora/internal/version"
+)
+
+// Build information reported by /version and /master/state.
+var (
+	buildTime = time.Now()
+	buildDate = buildTime.UTC().Format("2006-01-02 15:04:05")
+)
+
+func (m *Master) v0Routes(mux *http.ServeMux) {
+	get := func(paths []string, h func() any) {
+		for _, p := range paths {
+			mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+				var body any
+				if err := m.do(func() { body = h() }); err != nil {
+					textError(w, http.StatusServiceUnavailable, "Master is stopping")
+					return
+				}
+				writeJSON(w, r, body)
+			})
+		}
+	}
+	get([]string{"/master/state", "/state", "/master/state.json", "/state.json"}, func() any { return m.stateJSON() })
+	get([]string{"/master/frameworks", "/frameworks"}, func() any {
+		st := m.stateJSON()
+		return jsonObject{"frameworks": st["frameworks"], "completed_frameworks": st["completed_frameworks"],
+			"unregistered_frameworks": []string{}}
+	})
+	get([]string{"/master/slaves", "/slaves"}, func() any {
+		st := m.stateJSON()
+		return jsonObject{"slaves": st["slaves"], "recovered_slaves": []jsonObject{}}
+	})
+	get([]string{"/metrics/snapshot"}, func() any { return m.metricsSnapshot() })
+	mux.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, r, versionJSON())
+	})
+	for _, p := range []string{"/health", "/master/health"} {
+		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	}
+	for _, p := range []string{"/master/redirect", "/redirect"} {
+		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			// Agora runs one master, which is always the leader.
+			w.Header().Set("Location", fmt.Sprintf("//%s:%d", m.info.GetHostname(), m.info.GetPort()))
+			w.WriteHeader(http.StatusTemporaryRedirect)
+		})
+	}
+}
+
+func versionJSON() jsonObject {
+	return jsonObject{
+		"version":       version.Mesos,
+		"agora_version": version.Agora,
+		"build_date":    buildDate,
+		"build_time":    secs(buildTime),
+		"build_user":    "",
+	}
+}
+
+var jsonpCallback = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$.]*$`)
+
+// writeJSON answers with a JSON body, or JSONP when ?jsonp= names a valid
+// callback.
+func writeJSON(w http.ResponseWriter, r *http.Request, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		textError(w, http.StatusInternalServerError, "Failed to encode JSON: "+err.Error())
+		return
+	}
+	if cb := r.URL.Query().Get("jsonp"); cb != "" {
+		if !jsonpCallback.MatchString(cb) {
+			textError(w, http.StatusBadRequest, "Invalid JSONP callback")
+			return
+		}
+		w.Header().Set("Content-Type", "text/javascript")
+		_, _ = fmt.Fprintf(w, "%s(%s);", cb, body)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	_, _ = w.Write(body)
+}
+
+func splitEndpoint(ep string) (string, int) {
+	host, p, err := net.SplitHostPort(ep)
+	if err != nil {
+		return ep, 0
+	}
+	port, _ := strconv.Atoi(p)
+	return host, port
+}
+
+// metricsSnapshot is /metrics/snapshot with Mesos's master/* keys.
+func (m *Master) metricsSnapshot() map[string]float64 {
+	out := map[string]float64{
+		"master/elected":     1,
+		"master/uptime_secs": time.Since(m.startTime).Seconds(),
+	}
+	var active, connected, inactive float64
+	for _, a := range m.agents {
+		if a.stream != nil {
+			active++
+			connected++
+		} else {
+			inactive++
+		}
+	}
+	out["master/slaves_active"] = active
+	out["master/slaves_connected"] = connected
+	out["master/slaves_disconnected"] = inactive
+	out["master/slaves_inactive"] = inactive
+	out["master/slaves_unreachable"] = float64(len(m.removedAgents))
+	out["master/slave_removals"] = float64(m.metrics.agentsRemoved)
+
+	var fActive, fConnected, fDisconnected, fInactive float64
+	live := make(map[mesos.TaskState]float64)
+	for _, f := range m.frameworks {
+		if f.connected() {
+			fConnected++
+		} else {
+			fDisconnected++
+		}
+		if f.active {
+			fActive++
+		} else {
+			fInactive++
+		}
+		for _, t := range f.tasks {
+			live[t.state]++
+		}
+	}
+	out["master/frameworks_active"] = fActive
+	out["master/frameworks_connected"] = fConnected
+	out["master/frameworks_disconnected"] = fDisconnected
+	out["master/frameworks_inactive"] = fInactive
+	for _, s := range []mesos.TaskState{mesos.TaskState_TASK_STAGING, mesos.TaskState_TASK_STARTING,
+		mesos.TaskState_TASK_RUNNING, mesos.TaskState_TASK_KILLING, mesos.TaskState_TASK_UNREACHABLE} {
+		out["master/"+stateMetric(s)] = live[s]
+	}
+	for _, s := range []mesos.TaskState{mesos.TaskState_TASK_FINISHED, mesos.TaskState_TASK_FAILED,
+		mesos.TaskState_TASK_KILLED, mesos.TaskState_TASK_LOST, mesos.TaskState_TASK_ERROR,
+		mesos.TaskState_TASK_DROPPED, mesos.TaskState_TASK_GONE, mesos.TaskState_TASK_GONE_BY_OPERATOR} {
+		out["master/"+stateMetric(s)] = float64(m.metrics.tasksByState[s])
+	}
+	var total, used, offered resourcesSum
+	for _, a := range m.agents {
+		total.add(a.total.Quantities())
+		for _, o := range a.offers {
+			offered.add(o.resources.Quantities())
+		}
+		for _, tasks := range a.tasks {
+			for _, t := range tasks {
+				if !t.resourcesFreed {
+					used.add(t.resources.Quantities())
+				}
+			}
+		}
+		for _, execs := range a.executors {
+			for _, e := range execs {
+				used.add(e.resources.Quantities())
+			}
+		}
+	}
+	for _, name := range []string{"cpus", "mem", "disk", "gpus"} {
+		t, u := total.get(name), used.get(name)
+		out["master/"+name+"_total"] = t
+		out["master/"+name+"_used"] = u
+		out["master/"+name+"_percent"] = 0
+		if t > 0 {
+			out["master/"+name+"_percent"] = u / t
+		}
+		out["master/"+name+"_offered"] = offered.get(name)
+	}
+	out["master/outstanding_offers"] = float64(len(m.offers))
+	out["master/messages_framework_to_executor"] = float64(m.metrics.frameworkMessages)
+	out["master/valid_status_updates"] = float64(m.metrics.validStatusUpdates)
+	out["master/offers_sent"] = float64(m.metrics.offersSent)
+	out["master/offers_declined"] = float64(m.metrics.offersDeclined)
+	out["master/offers_rescinded"] = float64(m.metrics.offersRescinded)
+	out["master/invalid_calls"] = float64(m.metrics.invalidCalls)
+	out["master/calls_scheduler"] = float64(m.metrics.schedulerCalls)
+	return out
+}
+
+// stateMetric turns TASK_RUNNING into tasks_running.
+func stateMetric(s mesos.TaskState) string {
+	name := s.String()
+	out := []byte("tasks_")
+	for _, c := range name[len("TASK_"):] {
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		out = append(out, byte(c))
+	}
+	return string(out)
+}
+
+type resourcesSum map[string]int64
+
+func (s *resourcesSum) add(q map[string]int64) {
+	if *s == nil {
+		*s = make(resourcesSum)
+	}
+	for k, v := range q {
+		(*s)[k] += v
+	}
+}
+
+func (s resourcesSum) get(name string) float64 { return float64(s[name]) / 1000 }

@@ -1,0 +1,375 @@
+package master
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/agora-dev/agora/api/codec"
+	mesos "github.com/agora-dev/agora/api/mesos/v1"
+	"github.com/agora-dev/agora/internal/resources"
+	"google.golang.org/protobuf/proto"
+)
+
+// The v0 JSON models of /master/state (docs/mesos-api.md §5.4), built on
+// the loop and encoded off it.
+
+type jsonObject = map[string]any
+
+func secs(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.UnixNano()) / 1e9
+}
+
+// resourceMap renders resources as Mesos's v0 resource map: cpus, gpus,
+// mem and disk always present, other scalars as numbers, ranges as
+// "[a-b, c-d]" and sets as "{a, b}".
+func resourceMap(r resources.Resources) jsonObject {
+	out := jsonObject{"cpus": 0.0, "gpus": 0.0, "mem": 0.0, "disk": 0.0}
+	ranges := make(map[string][]resources.Range)
+	sets := make(map[string][]string)
+	for _, e := range r.Items() {
+		switch e.Kind {
+		case resources.KindScalar:
+			v, _ := out[e.Name].(float64)
+			out[e.Name] = v + e.Value()
+		case resources.KindRanges:
+			ranges[e.Name] = append(ranges[e.Name], e.Ranges...)
+		case resources.KindSet:
+			sets[e.Name] = append(sets[e.Name], e.Set...)
+		}
+	}
+	for name, rs := range ranges {
+		parts := make([]string, len(rs))
+		for i, x := range rs {
+			parts[i] = fmt.Sprintf("%d-%d", x.Begin, x.End)
+		}
+		out[name] = "[" + strings.Join(parts, ", ") + "]"
+	}
+	for name, items := range sets {
+		out[name] = "{" + strings.Join(items, ", ") + "}"
+	}
+	return out
+}
+
+// reservedMap groups reserved resources by role.
+func reservedMap(r resources.Resources) jsonObject {
+	out := jsonObject{}
+	for _, role := range r.Roles() {
+		if role == resources.Unreserved {
+			continue
+		}
+		out[role] = resourceMap(r.ReservedFor(role))
+	}
+	return out
+}
+
+func attributeMap(attrs []*mesos.Attribute) jsonObject {
+	out := jsonObject{}
+	for _, a := range attrs {
+		switch a.GetType() {
+		case mesos.Value_SCALAR:
+			out[a.GetName()] = a.GetScalar().GetValue()
+		case mesos.Value_RANGES:
+			parts := make([]string, 0, len(a.GetRanges().GetRange()))
+			for _, x := range a.GetRanges().GetRange() {
+				parts = append(parts, fmt.Sprintf("%d-%d", x.GetBegin(), x.GetEnd()))
+			}
+			out[a.GetName()] = "[" + strings.Join(parts, ", ") + "]"
+		case mesos.Value_SET:
+			out[a.GetName()] = "{" + strings.Join(a.GetSet().GetItem(), ", ") + "}"
+		default:
+			out[a.GetName()] = a.GetText().GetValue()
+		}
+	}
+	return out
+}
+
+// protoJSON renders a message as Mesos JSON for embedding in a v0 model.
+func protoJSON(m proto.Message) json.RawMessage {
+	b, err := codec.JSON.Marshal(m)
+	if err != nil {
+		return json.RawMessage("null")
+	}
+	return b
+}
+
+func capabilityNames[T interface{ String() string }](types []T) []string {
+	out := make([]string, 0, len(types))
+	for _, t := range types {
+		out = append(out, t.String())
+	}
+	return out
+}
+
+func (m *Master) taskJSON(t *task) jsonObject {
+	statuses := make([]jsonObject, 0, len(t.statuses))
+	for _, s := range t.statuses {
+		js := jsonObject{"state": s.GetState().String(), "timestamp": s.GetTimestamp()}
+		if s.Healthy != nil {
+			js["healthy"] = s.GetHealthy()
+		}
+		if s.ContainerStatus != nil {
+			js["container_status"] = protoJSON(s.ContainerStatus)
+		}
+		if s.Labels != nil {
+			js["labels"] = protoJSON(s.Labels)
+		}
+		statuses = append(statuses, js)
+	}
+	o := jsonObject{
+		"id":           t.id(),
+		"name":         t.info.GetName(),
+		"framework_id": t.frameworkID,
+		"executor_id":  t.executorID,
+		"slave_id":     t.agentID,
+		"state":        t.state.String(),
+		"resources":    resourceMap(t.resources),
+		"role":         t.role,
+		"statuses":     statuses,
+	}
+	if t.info.Labels != nil {
+		o["labels"] = protoJSON(t.info.Labels)
+	}
+	if t.info.Discovery != nil {
+		o["discovery"] = protoJSON(t.info.Discovery)
+	}
+	if t.info.Container != nil {
+		o["container"] = protoJSON(t.info.Container)
+	}
+	if t.info.HealthCheck != nil {
+		o["health_check"] = protoJSON(t.info.HealthCheck)
+	}
+	return o
+}
+
+func (m *Master) frameworkJSON(f *framework) jsonObject {
+	var used, offered resources.Resources
+	tasks := []jsonObject{}
+	unreachable := []jsonObject{}
+	for _, t := range f.tasks {
+		if !t.resourcesFreed {
+			used = used.Add(t.resources)
+		}
+		if t.state == mesos.TaskState_TASK_UNREACHABLE {
+			unreachable = append(unreachable, m.taskJSON(t))
+		} else {
+			tasks = append(tasks, m.taskJSON(t))
+		}
+	}
+	completed := make([]jsonObject, 0, len(f.completedTasks))
+	for _, t := range f.completedTasks {
+		completed = append(completed, m.taskJSON(t))
+	}
+	offers := []jsonObject{}
+	for _, o := range f.offers {
+		offered = offered.Add(o.resources)
+		offers = append(offers, jsonObject{
+			"id": o.id, "framework_id": o.frameworkID, "slave_id": o.agentID,
+			"resources": resourceMap(o.resources), "allocation_info": jsonObject{"role": o.role},
+		})
+	}
+	executors := []jsonObject{}
+	for agentID, execs := range f.executors {
+		for _, e := range execs {
+			if a := m.agents[agentID]; a != nil {
+				if ex := a.executors[f.id][e.GetExecutorId().GetValue()]; ex != nil {
+					used = used.Add(ex.resources)
+				}
+			}
+			executors = append(executors, m.executorJSON(agentID, e))
+		}
+	}
+	o := jsonObject{
+		"id":                f.id,
+		"name":              f.info.GetName(),
+		"user":              f.info.GetUser(),
+		"hostname":          f.info.GetHostname(),
+		"webui_url":         f.info.GetWebuiUrl(),
+		"failover_timeout":  f.info.GetFailoverTimeout(),
+		"checkpoint":        f.info.GetCheckpoint(),
+		"capabilities":      capabilityNames(capTypes(f.info)),
+		"active":            f.active,
+		"connected":         f.connected(),
+		"recovered":         f.recovered,
+		"registered_time":   secs(f.registeredTime),
+		"unregistered_time": secs(f.unregisteredTime),
+		"used_resources":    resourceMap(used),
+		"offered_resources": resourceMap(offered),
+		"resources":         resourceMap(used.Add(offered)),
+		"tasks":             tasks,
+		"unreachable_tasks": unreachable,
+		"completed_tasks":   completed,
+		"offers":            offers,
+		"executors":         executors,
+		"offer_constraints": jsonObject{},
+	}
+	if !f.reregisteredTime.IsZero() {
+		o["reregistered_time"] = secs(f.reregisteredTime)
+	}
+	if f.info.Principal != nil {
+		o["principal"] = f.info.GetPrincipal()
+	}
+	if f.multiRole() {
+		o["roles"] = f.roles()
+	} else {
+		o["role"] = f.info.GetRole()
+	}
+	if f.info.Labels != nil {
+		o["labels"] = protoJSON(f.info.Labels)
+	}
+	return o
+}
+
+func capTypes(info *mesos.FrameworkInfo) []mesos.FrameworkInfo_Capability_Type {
+	var out []mesos.FrameworkInfo_Capability_Type
+	for _, c := range info.GetCapabilities() {
+		out = append(out, c.GetType())
+	}
+	return out
+}
+
+func (m *Master) executorJSON(agentID string, e *mesos.ExecutorInfo) jsonObject {
+	res, _ := resources.FromProto(e.GetResources())
+	o := jsonObject{
+		"executor_id":  e.GetExecutorId().GetValue(),
+		"name":         e.GetName(),
+		"framework_id": e.GetFrameworkId().GetValue(),
+		"slave_id":     agentID,
+		"resources":    resourceMap(res),
+		"command":      commandJSON(e.GetCommand()),
+	}
+	if e.Type != nil {
+		o["type"] = e.GetType().String()
+	}
+	if e.Labels != nil {
+		o["labels"] = protoJSON(e.Labels)
+	}
+	return o
+}
+
+func commandJSON(c *mesos.CommandInfo) jsonObject {
+	uris := []jsonObject{}
+	for _, u := range c.GetUris() {
+		uris = append(uris, jsonObject{"value": u.GetValue(), "executable": u.GetExecutable()})
+	}
+	o := jsonObject{"shell": c.GetShell(), "value": c.GetValue(), "argv": nonNil(c.GetArguments()), "uris": uris}
+	if c.Environment != nil {
+		o["environment"] = protoJSON(c.Environment)
+	}
+	return o
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func (m *Master) agentJSON(a *agent) jsonObject {
+	var used, offered resources.Resources
+	for _, tasks := range a.tasks {
+		for _, t := range tasks {
+			if !t.resourcesFreed {
+				used = used.Add(t.resources)
+			}
+		}
+	}
+	for _, execs := range a.executors {
+		for _, e := range execs {
+			used = used.Add(e.resources)
+		}
+	}
+	for _, o := range a.offers {
+		offered = offered.Add(o.resources)
+	}
+	var caps []string
+	for _, c := range a.info.GetCapabilities() {
+		caps = append(caps, c.GetType().String())
+	}
+	host, port := splitEndpoint(a.endpoint)
+	o := jsonObject{
+		"id":                   a.id,
+		"hostname":             a.info.GetHostname(),
+		"port":                 port,
+		"pid":                  fmt.Sprintf("slave(1)@%s:%d", host, port),
+		"attributes":           attributeMap(a.info.GetAttributes()),
+		"registered_time":      secs(a.registeredTime),
+		"resources":            resourceMap(a.total),
+		"used_resources":       resourceMap(used),
+		"offered_resources":    resourceMap(offered),
+		"reserved_resources":   reservedMap(a.total),
+		"unreserved_resources": resourceMap(a.total.Unreserved()),
+		"active":               a.stream != nil,
+		"deactivated":          false,
+		"version":              a.version,
+		"capabilities":         nonNil(caps),
+	}
+	if !a.reregisteredTime.IsZero() {
+		o["reregistered_time"] = secs(a.reregisteredTime)
+	}
+	return o
+}
+
+// stateJSON is /master/state.
+func (m *Master) stateJSON() jsonObject {
+	slaves := []jsonObject{}
+	active, inactive := 0, 0
+	for _, a := range m.agents {
+		slaves = append(slaves, m.agentJSON(a))
+		if a.stream != nil {
+			active++
+		} else {
+			inactive++
+		}
+	}
+	frameworks := []jsonObject{}
+	for _, f := range m.frameworks {
+		frameworks = append(frameworks, m.frameworkJSON(f))
+	}
+	completed := []jsonObject{}
+	for _, f := range m.completedFrameworks {
+		completed = append(completed, m.frameworkJSON(f))
+	}
+	return jsonObject{
+		"version":                 m.info.GetVersion(),
+		"build_date":              buildDate,
+		"build_time":              secs(buildTime),
+		"build_user":              "",
+		"start_time":              secs(m.startTime),
+		"elected_time":            secs(m.electedTime),
+		"id":                      m.ID(),
+		"pid":                     m.info.GetPid(),
+		"hostname":                m.info.GetHostname(),
+		"capabilities":            []string{"AGENT_UPDATE"},
+		"activated_slaves":        float64(active),
+		"deactivated_slaves":      float64(inactive),
+		"unreachable_slaves":      float64(len(m.removedAgents)),
+		"leader":                  m.info.GetPid(),
+		"leader_info":             protoJSON(m.info),
+		"flags":                   m.flags(),
+		"slaves":                  slaves,
+		"recovered_slaves":        []jsonObject{},
+		"frameworks":              frameworks,
+		"completed_frameworks":    completed,
+		"orphan_tasks":            []jsonObject{},
+		"unregistered_frameworks": []string{},
+	}
+}
+
+func (m *Master) flags() map[string]string {
+	return map[string]string{
+		"ip":                      m.cfg.IP,
+		"port":                    fmt.Sprint(m.info.GetPort()),
+		"hostname":                m.cfg.Hostname,
+		"work_dir":                m.cfg.WorkDir,
+		"allocation_interval":     m.cfg.AllocationInterval.String(),
+		"agent_ping_timeout":      m.cfg.AgentPingTimeout.String(),
+		"max_agent_ping_timeouts": fmt.Sprint(m.cfg.MaxAgentPingTimeouts),
+		"offer_timeout":           m.cfg.OfferTimeout.String(),
+	}
+}
