@@ -17,11 +17,11 @@
 //
 // Lifecycle of an executor as the agent sees it:
 //
-//	 RUN_TASK ─▶ launching ──SUBSCRIBE──▶ running ──SHUTDOWN──▶ terminating
-//	                │                        │                      │
-//	                │ registration timeout   │ process exits        │ grace over: kill group
-//	                ▼                        ▼                      ▼
-//	                └──────────────────▶ terminated (completed_executors)
+//	RUN_TASK ─▶ launching ──SUBSCRIBE──▶ running ──SHUTDOWN──▶ terminating
+//	               │                        │                      │
+//	               │ registration timeout   │ process exits        │ grace over: kill group
+//	               ▼                        ▼                      ▼
+//	               └──────────────────▶ terminated (completed_executors)
 package agent
 
 import (
@@ -32,11 +32,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
 
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
+	"github.com/agora-dev/agora/internal/proc"
 )
 
 // Version is the version the agent reports in /state and to the master.
@@ -190,10 +192,10 @@ type Agent struct {
 	resources  []*mesos.Resource
 	attributes []*mesos.Attribute
 
-	files  sandboxFiles
-	inbox  chan func()
-	done   chan struct{} // closed when the loop has stopped
-	conn   *masterConn
+	files sandboxFiles
+	inbox chan func()
+	done  chan struct{} // closed when the loop has stopped
+	conn  *masterConn
 	// Launches in flight (sandbox, fetch, start) run off the loop under
 	// launchCtx; shutdownAll cancels and waits for them.
 	launchCtx    context.Context
@@ -327,12 +329,23 @@ func (a *Agent) loop(ctx context.Context) {
 	for {
 		select {
 		case f := <-a.inbox:
-			f()
+			a.runSafely(f)
 		case <-ctx.Done():
 			a.st.stopTimers()
 			return
 		}
 	}
+}
+
+// runSafely runs f, turning a panic into a logged error so that one bad
+// input cannot take the agent (and with it every task's supervision) down.
+func (a *Agent) runSafely(f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			a.log.Error("internal error in agent loop", "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	f()
 }
 
 // post hands f to the loop without waiting for it to run. It drops f when
@@ -370,25 +383,47 @@ func (a *Agent) afterFunc(d time.Duration, f func()) *time.Timer {
 	return time.AfterFunc(d, func() { a.post(f) })
 }
 
-// shutdownAll kills every executor and waits for the processes to exit:
-// SHUTDOWN to subscribed executors and SIGTERM to every group, SIGKILL after
-// ProcessKillGrace (bounded by ExecutorShutdownGracePeriod).
+// shutdownAll ends every executor and waits for its processes: SHUTDOWN
+// to subscribed executors, then after ExecutorShutdownGracePeriod SIGTERM
+// and SIGKILL (ProcessKillGrace) to every group, then a sweep of each
+// container for processes that left the group.
 func (a *Agent) shutdownAll() {
-	var procs []*runningProc
+	type container struct {
+		p        *proc.Process
+		cid, dir string
+	}
+	var cs []container
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	a.do(ctx, func() { a.st.shuttingDown = true })
 	a.stopLaunches()
 	a.launchWG.Wait()
-	a.do(ctx, func() { procs = a.st.killAllExecutors() })
-	deadline := time.NewTimer(a.cfg.ProcessKillGrace + a.cfg.ExecutorShutdownGracePeriod + 5*time.Second)
-	defer deadline.Stop()
-	for _, p := range procs {
-		select {
-		case <-p.p.Done():
-		case <-deadline.C:
-			a.log.Error("executor did not exit after SIGKILL", "pid", p.p.Pid())
-			return
+	a.do(ctx, func() {
+		for _, e := range a.st.killAllExecutors() {
+			cs = append(cs, container{e.proc.p, e.containerID, e.directory})
 		}
+	})
+	waitAll := func(d time.Duration) bool {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		for _, c := range cs {
+			select {
+			case <-c.p.Done():
+			case <-t.C:
+				return false
+			}
+		}
+		return true
+	}
+	if !waitAll(a.cfg.ExecutorShutdownGracePeriod) {
+		for _, c := range cs {
+			c.p.Kill(a.cfg.ProcessKillGrace)
+		}
+		if !waitAll(a.cfg.ProcessKillGrace + 5*time.Second) {
+			a.log.Error("executor processes did not exit after SIGKILL")
+		}
+	}
+	for _, c := range cs {
+		sweepContainer(c.cid, c.dir)
 	}
 }

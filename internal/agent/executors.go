@@ -5,8 +5,8 @@ import (
 	"strings"
 
 	agentpb "github.com/agora-dev/agora/api/agora/agent/v1"
-	executorpb "github.com/agora-dev/agora/api/mesos/v1/executor"
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
+	executorpb "github.com/agora-dev/agora/api/mesos/v1/executor"
 	"github.com/agora-dev/agora/internal/proc"
 	"google.golang.org/protobuf/proto"
 )
@@ -191,9 +191,14 @@ func (s *state) launched(e *executor, p *proc.Process, err error) {
 		return
 	}
 	e.proc = &runningProc{p: p}
+	cid, dir := e.containerID, e.directory
 	go func() {
 		<-p.Done()
 		ex := p.Exit()
+		// The container ends with its executor, as with Mesos's launchers.
+		if n := sweepContainer(cid, dir); n > 0 {
+			s.a.log.Info("killed processes left in container", "container_id", cid, "count", n)
+		}
 		s.a.post(func() { s.executorTerminated(e, &ex) })
 	}()
 	if e.state >= execTerminating || e.liveTasks() == 0 {
@@ -411,20 +416,22 @@ func (s *state) messageToExecutor(fwID, execID string, data []byte) {
 	})
 }
 
-// killAllExecutors starts the destruction of every executor, for Run's
-// return, and returns their processes to wait on.
-func (s *state) killAllExecutors() []*runningProc {
-	var procs []*runningProc
+// killAllExecutors sends SHUTDOWN to every subscribed executor and kills
+// the rest at once, for Run's return. It returns the containers to wait on.
+func (s *state) killAllExecutors() []*executor {
+	var execs []*executor
 	for _, f := range s.frameworks {
 		for _, e := range f.executors {
+			if e.proc == nil {
+				continue
+			}
+			execs = append(execs, e)
 			if e.stream != nil {
 				e.stream.push(&executorpb.Event{Type: executorpb.Event_SHUTDOWN.Enum()})
-			}
-			if e.proc != nil {
+			} else {
 				e.proc.p.Kill(s.a.cfg.ProcessKillGrace)
-				procs = append(procs, e.proc)
 			}
 		}
 	}
-	return procs
+	return execs
 }

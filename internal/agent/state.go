@@ -78,8 +78,8 @@ type executor struct {
 	state       executorState
 	subscribed  bool // has subscribed at least once
 
-	proc   *runningProc
-	stream *execStream // current SUBSCRIBE stream, nil when none
+	proc   *runningProc // nil until started
+	stream *execStream  // current SUBSCRIBE stream, nil when none
 
 	tasks     []*task // queued, launched and terminal-but-unacknowledged
 	completed []*task

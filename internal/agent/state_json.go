@@ -383,8 +383,8 @@ func attributeValue(at *mesos.Attribute) any {
 
 func roleOf(res []*mesos.Resource, fi *mesos.FrameworkInfo) string {
 	for _, r := range res {
-		if r.GetAllocationInfo().Role != nil {
-			return r.GetAllocationInfo().GetRole()
+		if ai := r.GetAllocationInfo(); ai != nil && ai.Role != nil {
+			return ai.GetRole()
 		}
 	}
 	if len(fi.GetRoles()) > 0 {
