@@ -38,6 +38,7 @@ import (
 	"time"
 
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
+	"github.com/agora-dev/agora/internal/files"
 	"github.com/agora-dev/agora/internal/proc"
 )
 
@@ -241,7 +242,7 @@ func New(cfg Config, logger *slog.Logger) (*Agent, error) {
 		startTime:  time.Now(),
 		resources:  res,
 		attributes: attrs,
-		files:      newSandboxFiles(logger),
+		files:      &files.Files{},
 		inbox:      make(chan func(), 64),
 		done:       make(chan struct{}),
 	}

@@ -1,13 +1,12 @@
 package agent
 
 import (
-	"fmt"
 	"sort"
-	"strconv"
 	"time"
 
 	agentpb "github.com/agora-dev/agora/api/agora/agent/v1"
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
+	sdkexec "github.com/agora-dev/agora/sdk/executor"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -203,19 +202,5 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// formatDuration renders d in stout's format ("5secs", "1.5secs", "15mins").
-func formatDuration(d time.Duration) string {
-	units := []struct {
-		name string
-		d    time.Duration
-	}{
-		{"weeks", 7 * 24 * time.Hour}, {"days", 24 * time.Hour}, {"hrs", time.Hour},
-		{"mins", time.Minute}, {"secs", time.Second}, {"ms", time.Millisecond}, {"us", time.Microsecond},
-	}
-	for _, u := range units {
-		if d >= u.d {
-			return strconv.FormatFloat(float64(d)/float64(u.d), 'f', -1, 64) + u.name
-		}
-	}
-	return fmt.Sprintf("%dns", int64(d))
-}
+// formatDuration renders d in stout's format ("5secs", "15mins").
+func formatDuration(d time.Duration) string { return sdkexec.FormatDuration(d) }

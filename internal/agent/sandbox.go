@@ -158,9 +158,7 @@ func (a *Agent) launch(ctx context.Context, spec launchSpec) (*proc.Process, err
 func (a *Agent) attachSandbox(spec launchSpec) {
 	virtual := fmt.Sprintf("/frameworks/%s/executors/%s/runs/latest", spec.frameworkID, spec.executorID)
 	for _, p := range []string{spec.dir, filepath.Join(filepath.Dir(spec.dir), "latest"), virtual} {
-		if err := a.files.Attach(p, spec.dir); err != nil {
-			a.log.Warn("cannot attach sandbox to /files", "path", p, "err", err)
-		}
+		a.files.Attach(p, spec.dir)
 	}
 }
 

@@ -2,10 +2,13 @@ package agent
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
+	"os/signal"
 	"sync"
 	"syscall"
 	"testing"
@@ -15,6 +18,7 @@ import (
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
 	executorpb "github.com/agora-dev/agora/api/mesos/v1/executor"
 	"github.com/agora-dev/agora/api/recordio"
+	cmdexec "github.com/agora-dev/agora/internal/executor"
 	"github.com/agora-dev/agora/internal/proc"
 	"google.golang.org/protobuf/proto"
 )
@@ -22,7 +26,11 @@ import (
 func TestMain(m *testing.M) {
 	switch os.Getenv("AGORA_TEST_EXEC") {
 	case "1":
-		os.Exit(testExecutorMain(true))
+		// The real built-in command executor, as `agora executor` runs it.
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+		code := cmdexec.Main(ctx, os.Getenv, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+		stop()
+		os.Exit(code)
 	case "custom":
 		os.Exit(testExecutorMain(false))
 	}
