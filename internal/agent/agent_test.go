@@ -431,3 +431,90 @@ func TestStateJSON(t *testing.T) {
 	}
 	_ = io.Discard
 }
+
+func TestExecutorEnvironment(t *testing.T) {
+	t.Parallel()
+	m := newFakeMaster(t)
+	a := startAgent(t, m, nil)
+	ev := runTaskEvent("fw1", customTask("e1", "envx", "env > env.txt; sleep 60",
+		[]*mesos.Environment_Variable{{Name: proto.String("FROM_COMMAND"), Value: proto.String("yes")}}))
+	ev.RunTask.FrameworkInfo.Checkpoint = proto.Bool(true)
+	m.send(ev)
+	var read struct {
+		Data string `json:"data"`
+	}
+	waitFor(t, 10*time.Second, "env.txt", func() bool {
+		resp, body := doRequest(t, http.MethodGet,
+			a.url("/files/read?offset=0&path="+url.QueryEscape("/frameworks/fw1/executors/envx/runs/latest/env.txt")), "", nil, nil)
+		return resp.StatusCode == http.StatusOK && json.Unmarshal(body, &read) == nil && strings.Contains(read.Data, "FROM_COMMAND")
+	})
+	env := map[string]string{}
+	for _, line := range strings.Split(read.Data, "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			env[k] = v
+		}
+	}
+	dir := env["MESOS_DIRECTORY"]
+	if !strings.HasPrefix(dir, filepath.Join(a.cfg.WorkDir, "slaves/S0/frameworks/fw1/executors/envx/runs")+"/") {
+		t.Errorf("MESOS_DIRECTORY %q", dir)
+	}
+	for k, want := range map[string]string{
+		"MESOS_FRAMEWORK_ID": "fw1", "MESOS_EXECUTOR_ID": "envx", "MESOS_AGENT_ENDPOINT": a.Addr(),
+		"MESOS_SANDBOX": dir, "MESOS_CHECKPOINT": "1", "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD": "2secs",
+		"MESOS_SLAVE_ID": "S0", "MESOS_SLAVE_PID": "slave(1)@" + a.Addr(), "MESOS_HTTP_COMMAND_EXECUTOR": "0",
+		"MESOS_RECOVERY_TIMEOUT": "15mins", "MESOS_SUBSCRIPTION_BACKOFF_MAX": "2secs", "FROM_COMMAND": "yes",
+	} {
+		if env[k] != want {
+			t.Errorf("%s = %q, want %q", k, env[k], want)
+		}
+	}
+}
+
+func TestMasterRefusalIsRetried(t *testing.T) {
+	t.Parallel()
+	m := newFakeMaster(t)
+	m.refuse = "agent not welcome"
+	a := startAgent(t, m, nil)
+	waitFor(t, 10*time.Second, "a retry after ERROR", func() bool { return len(m.subscriptions()) >= 2 })
+	m.mu.Lock()
+	m.refuse = ""
+	m.mu.Unlock()
+	waitFor(t, 10*time.Second, "registration", func() bool {
+		var metrics map[string]float64
+		getJSON(t, a.url("/metrics/snapshot"), &metrics)
+		return metrics["slave/registered"] == 1
+	})
+}
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	c := DefaultConfig()
+	if c.Port != 5051 || c.ExecutorRegistrationTimeout != time.Minute || c.StatusUpdateRetry != 10*time.Second {
+		t.Errorf("defaults: %+v", c)
+	}
+	if err := c.Validate(); err == nil {
+		t.Error("config without master validated")
+	}
+	c.Master = "127.0.0.1:5050"
+	if err := c.Validate(); err != nil {
+		t.Error(err)
+	}
+	for _, bad := range []func(*Config){
+		func(c *Config) { c.Master = "nohostport" },
+		func(c *Config) { c.IP = "not-an-ip" },
+		func(c *Config) { c.Port = 70000 },
+		func(c *Config) { c.WorkDir = "" },
+		func(c *Config) { c.StatusUpdateRetry = -1 },
+	} {
+		cc := c
+		bad(&cc)
+		if err := cc.Validate(); err == nil {
+			t.Errorf("invalid config validated: %+v", cc)
+		}
+	}
+	c.WorkDir = t.TempDir()
+	c.Resources = "cpus:lots"
+	if _, err := New(c, nil); err == nil {
+		t.Error("New accepted bad resources")
+	}
+}

@@ -337,7 +337,12 @@ func (s *state) acceptExecutorUpdate(e *executor, st *mesos.TaskStatus) {
 	if st.ExecutorId == nil {
 		st.ExecutorId = e.info.ExecutorId
 	}
-	if s.statusUpdate(e.fw.id, st) {
+	if e.fw.terminating {
+		// The master has removed the framework's tasks; like Mesos, drop
+		// updates of a framework being shut down (but acknowledge them).
+		s.a.log.Debug("status update of a terminating framework dropped", "framework_id", e.fw.id,
+			"task_id", st.GetTaskId().GetValue())
+	} else if s.statusUpdate(e.fw.id, st) {
 		s.a.log.Debug("status update from executor", "framework_id", e.fw.id, "task_id", st.GetTaskId().GetValue(),
 			"state", st.GetState().String())
 	}

@@ -122,21 +122,21 @@ func (s *state) commandExecutorInfo(fi *mesos.FrameworkInfo, ti *mesos.TaskInfo)
 	} else {
 		cmdDesc = "[" + strings.Join(append([]string{cmd.GetValue()}, cmd.GetArguments()...), ", ") + "]"
 	}
-	role := "*"
-	if len(fi.GetRoles()) > 0 {
-		role = fi.GetRoles()[0]
-	} else if fi.Role != nil {
-		role = fi.GetRole()
-	}
-	if len(ti.GetResources()) > 0 && ti.GetResources()[0].GetAllocationInfo() != nil {
-		role = ti.GetResources()[0].GetAllocationInfo().GetRole()
+	// The executor's resources are allocated like the task's: with
+	// allocation_info exactly when the task's resources carry it.
+	var alloc *mesos.Resource_AllocationInfo
+	for _, r := range ti.GetResources() {
+		if r.GetAllocationInfo() != nil {
+			alloc = r.GetAllocationInfo()
+			break
+		}
 	}
 	scalar := func(name string, v float64) *mesos.Resource {
 		return &mesos.Resource{
 			Name:           proto.String(name),
 			Type:           mesos.Value_SCALAR.Enum(),
 			Scalar:         &mesos.Value_Scalar{Value: proto.Float64(v)},
-			AllocationInfo: &mesos.Resource_AllocationInfo{Role: proto.String(role)},
+			AllocationInfo: alloc,
 		}
 	}
 	args := append([]string{s.a.cfg.ExecutorPath}, s.a.cfg.ExecutorArgs...)

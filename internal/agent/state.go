@@ -105,7 +105,6 @@ type task struct {
 	state    mesos.TaskState // latest state accepted
 	statuses []*mesos.TaskStatus
 	queued   bool // not yet delivered to the executor
-	// acked is set when the terminal update has been acknowledged.
 }
 
 func (t *task) id() string { return t.info.GetTaskId().GetValue() }

@@ -170,7 +170,7 @@ func (s *state) frameworkJSON(f *framework) map[string]any {
 	if len(fi.GetRoles()) > 0 {
 		v["roles"] = fi.GetRoles()
 	} else {
-		v["role"] = fi.GetRole()
+		v["role"] = legacyRole(fi)
 	}
 	return v
 }
@@ -190,7 +190,7 @@ func (s *state) executorJSON(e *executor) map[string]any {
 	v := map[string]any{
 		"id":              e.id,
 		"name":            e.info.GetName(),
-		"source":          e.info.GetSource(),
+		"source":          e.info.GetSource(), //lint:ignore SA1019 v0 /state shows the executor source
 		"container":       e.containerID,
 		"directory":       e.directory,
 		"resources":       resourceMap(e.liveResources()),
@@ -390,6 +390,13 @@ func roleOf(res []*mesos.Resource, fi *mesos.FrameworkInfo) string {
 	if len(fi.GetRoles()) > 0 {
 		return fi.GetRoles()[0]
 	}
+	return legacyRole(fi)
+}
+
+// legacyRole is the deprecated FrameworkInfo.role ("*" by default), which
+// v0 JSON still reports for frameworks that are not MULTI_ROLE.
+func legacyRole(fi *mesos.FrameworkInfo) string {
+	//lint:ignore SA1019 the v0 /state format still shows the single role
 	return fi.GetRole()
 }
 
