@@ -1,0 +1,430 @@
+// Package agent is Agora's agent daemon (the mesos-agent equivalent).
+//
+// An Agent advertises the resources and attributes of its machine to a
+// master over the internal agora.agent.v1 protocol, runs the executors the
+// master asks for in sandboxes under its work directory, serves the Mesos v1
+// executor API (/api/v1/executor) to them, forwards their status updates to
+// the master reliably (one update in flight per task, retried until the
+// master acknowledges it), and serves the v0 JSON endpoints tools poll
+// (/state, /metrics/snapshot, /health, /files/...).
+//
+// Concurrency: one goroutine, the loop started by Run, owns all mutable
+// state (frameworks, executors, tasks, status update streams). HTTP
+// handlers, the master connection, process waiters and timers never touch
+// that state: they hand closures to the loop through Agent.post or
+// Agent.do. Blocking work (HTTP to the master, fetching URIs, writing to
+// executor streams) happens off the loop.
+//
+// Lifecycle of an executor as the agent sees it:
+//
+//	RUN_TASK ─▶ launching ──SUBSCRIBE──▶ running ──SHUTDOWN──▶ terminating
+//	               │                        │                      │
+//	               │ registration timeout   │ process exits        │ grace over: kill group
+//	               ▼                        ▼                      ▼
+//	               └──────────────────▶ terminated (completed_executors)
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+
+	mesos "github.com/agora-dev/agora/api/mesos/v1"
+	"github.com/agora-dev/agora/internal/files"
+	"github.com/agora-dev/agora/internal/proc"
+)
+
+// Version is the version the agent reports in /state and to the master.
+const Version = "1.12.0"
+
+// Config configures an Agent. Start from DefaultConfig.
+type Config struct {
+	Master     string // host:port of the master
+	IP         string // listen IP; 0.0.0.0 listens everywhere
+	Port       int    // 0 = any free port
+	Hostname   string // advertised; default os.Hostname()
+	WorkDir    string
+	Resources  string // Mesos syntax, merged over detected defaults
+	Attributes string // Mesos syntax: "name:value;..."
+
+	// ExecutorPath is the program run as the command executor for tasks
+	// without an ExecutorInfo, with ExecutorArgs after it; default
+	// os.Executable() and ["executor"].
+	ExecutorPath string
+	ExecutorArgs []string
+	// ExecutorEnv is added to the environment of command executors
+	// ("NAME=value" entries).
+	ExecutorEnv []string
+
+	ExecutorRegistrationTimeout time.Duration // default 1m
+	ExecutorShutdownGracePeriod time.Duration // default 5s
+	// ProcessKillGrace is how long a process group gets between SIGTERM and
+	// SIGKILL when the agent destroys an executor; default 1s.
+	ProcessKillGrace time.Duration
+	// StatusUpdateRetry is the first retry interval of a status update the
+	// master has not acknowledged; it doubles up to StatusUpdateRetryMax.
+	StatusUpdateRetry    time.Duration // default 10s
+	StatusUpdateRetryMax time.Duration // default 10m
+
+	// Reconnection backoff to the master (exponential with jitter).
+	BackoffMin time.Duration // default 100ms
+	BackoffMax time.Duration // default 5s
+	// SubscribeTimeout bounds the wait for the master's SUBSCRIBED (and for
+	// any event before the first PING interval is known); default 30s.
+	SubscribeTimeout time.Duration
+	// ExecutorHeartbeat is the interval of HEARTBEAT events on executor
+	// streams; default 30m (some executors crash on unknown events).
+	ExecutorHeartbeat time.Duration
+	// MaxCompletedFrameworks, MaxCompletedExecutors (per framework) and
+	// MaxCompletedTasks (per executor) bound the history kept for /state.
+	MaxCompletedFrameworks int // default 50
+	MaxCompletedExecutors  int // default 150
+	MaxCompletedTasks      int // default 1000
+}
+
+// DefaultConfig returns the defaults of every field.
+func DefaultConfig() Config {
+	return Config{
+		IP:                          "127.0.0.1",
+		Port:                        5051,
+		WorkDir:                     "/tmp/agora/agent",
+		ExecutorArgs:                []string{"executor"},
+		ExecutorRegistrationTimeout: time.Minute,
+		ExecutorShutdownGracePeriod: 5 * time.Second,
+		ProcessKillGrace:            time.Second,
+		StatusUpdateRetry:           10 * time.Second,
+		StatusUpdateRetryMax:        10 * time.Minute,
+		BackoffMin:                  100 * time.Millisecond,
+		BackoffMax:                  5 * time.Second,
+		SubscribeTimeout:            30 * time.Second,
+		ExecutorHeartbeat:           30 * time.Minute,
+		MaxCompletedFrameworks:      50,
+		MaxCompletedExecutors:       150,
+		MaxCompletedTasks:           1000,
+	}
+}
+
+// Validate reports the first invalid field.
+func (c Config) Validate() error {
+	switch {
+	case c.Master == "":
+		return errors.New("agent: master address is required")
+	case c.WorkDir == "":
+		return errors.New("agent: work_dir is required")
+	case c.Port < 0 || c.Port > 65535:
+		return fmt.Errorf("agent: port %d out of range", c.Port)
+	case c.IP != "" && net.ParseIP(c.IP) == nil:
+		return fmt.Errorf("agent: ip %q is not an IP address", c.IP)
+	case c.ExecutorRegistrationTimeout < 0, c.ExecutorShutdownGracePeriod < 0, c.ProcessKillGrace < 0:
+		return errors.New("agent: executor timeouts must not be negative")
+	case c.StatusUpdateRetry < 0, c.StatusUpdateRetryMax < 0, c.BackoffMin < 0, c.BackoffMax < 0:
+		return errors.New("agent: retry intervals must not be negative")
+	}
+	if _, _, err := net.SplitHostPort(c.Master); err != nil {
+		return fmt.Errorf("agent: master %q is not host:port: %w", c.Master, err)
+	}
+	return nil
+}
+
+// withDefaults fills zero fields with their defaults.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.IP == "" {
+		c.IP = d.IP
+	}
+	if c.Hostname == "" {
+		if h, err := os.Hostname(); err == nil {
+			c.Hostname = h
+		} else {
+			c.Hostname = "localhost"
+		}
+	}
+	if c.ExecutorPath == "" {
+		if p, err := os.Executable(); err == nil {
+			c.ExecutorPath = p
+		}
+	}
+	if c.ExecutorArgs == nil {
+		c.ExecutorArgs = d.ExecutorArgs
+	}
+	setDur := func(v *time.Duration, def time.Duration) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	setDur(&c.ExecutorRegistrationTimeout, d.ExecutorRegistrationTimeout)
+	setDur(&c.ExecutorShutdownGracePeriod, d.ExecutorShutdownGracePeriod)
+	setDur(&c.ProcessKillGrace, d.ProcessKillGrace)
+	setDur(&c.StatusUpdateRetry, d.StatusUpdateRetry)
+	setDur(&c.StatusUpdateRetryMax, d.StatusUpdateRetryMax)
+	setDur(&c.BackoffMin, d.BackoffMin)
+	setDur(&c.BackoffMax, d.BackoffMax)
+	setDur(&c.SubscribeTimeout, d.SubscribeTimeout)
+	setDur(&c.ExecutorHeartbeat, d.ExecutorHeartbeat)
+	setInt := func(v *int, def int) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	setInt(&c.MaxCompletedFrameworks, d.MaxCompletedFrameworks)
+	setInt(&c.MaxCompletedExecutors, d.MaxCompletedExecutors)
+	setInt(&c.MaxCompletedTasks, d.MaxCompletedTasks)
+	return c
+}
+
+// Agent is a running agent. Create it with New and start it with Run.
+type Agent struct {
+	cfg       Config
+	log       *slog.Logger
+	ln        net.Listener
+	addr      string // ip:port bound
+	endpoint  string // ip:port advertised to executors and the master
+	port      int
+	startTime time.Time
+
+	resources  []*mesos.Resource
+	attributes []*mesos.Attribute
+
+	files sandboxFiles
+	inbox chan func()
+	done  chan struct{} // closed when the loop has stopped
+	conn  *masterConn
+	// Launches in flight (sandbox, fetch, start) run off the loop under
+	// launchCtx; shutdownAll cancels and waits for them.
+	launchCtx    context.Context
+	stopLaunches context.CancelFunc
+	launchWG     sync.WaitGroup
+
+	runMu  sync.Mutex
+	ran    bool
+	loopWG sync.WaitGroup
+
+	// Everything below is owned by the loop goroutine.
+	st *state
+}
+
+// New validates cfg, detects resources and listens on cfg.IP:cfg.Port, so
+// that Addr is known before Run.
+func New(cfg Config, logger *slog.Logger) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
+		return nil, fmt.Errorf("agent: create work_dir %q: %w", cfg.WorkDir, err)
+	}
+	res, attrs, err := agentResources(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.IP, strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return nil, fmt.Errorf("agent: listen on %s:%d: %w", cfg.IP, cfg.Port, err)
+	}
+	tcp := ln.Addr().(*net.TCPAddr)
+	a := &Agent{
+		cfg:        cfg,
+		log:        logger,
+		ln:         ln,
+		addr:       tcp.String(),
+		port:       tcp.Port,
+		startTime:  time.Now(),
+		resources:  res,
+		attributes: attrs,
+		files:      &files.Files{},
+		inbox:      make(chan func(), 64),
+		done:       make(chan struct{}),
+	}
+	a.launchCtx, a.stopLaunches = context.WithCancel(context.Background())
+	a.endpoint = a.addr
+	if tcp.IP.IsUnspecified() {
+		// Executors run here, so loopback always reaches us; the master
+		// needs an address it can route to.
+		a.endpoint = net.JoinHostPort(advertisedIP(cfg.Hostname), strconv.Itoa(tcp.Port))
+	}
+	a.st = newState(a)
+	a.conn = newMasterConn(a)
+	return a, nil
+}
+
+// advertisedIP picks a routable IP for an agent listening on all
+// interfaces: the hostname's first non-loopback address, else loopback.
+func advertisedIP(hostname string) string {
+	if ips, err := net.LookupIP(hostname); err == nil {
+		for _, ip := range ips {
+			if ip.To4() != nil && !ip.IsLoopback() {
+				return ip.String()
+			}
+		}
+	}
+	return "127.0.0.1"
+}
+
+// Addr returns the ip:port the agent's HTTP server is bound to.
+func (a *Agent) Addr() string { return a.addr }
+
+// pid is the libprocess-style id tools expect, slave(1)@ip:port.
+func (a *Agent) pid() string { return "slave(1)@" + a.endpoint }
+
+// Run serves HTTP and talks to the master until ctx is done. On return it
+// has killed every executor process group it started.
+func (a *Agent) Run(ctx context.Context) error {
+	a.runMu.Lock()
+	if a.ran {
+		a.runMu.Unlock()
+		return errors.New("agent: Run called twice")
+	}
+	a.ran = true
+	a.runMu.Unlock()
+
+	a.log.Info("agent starting", "addr", a.addr, "master", a.cfg.Master, "work_dir", a.cfg.WorkDir)
+	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second}
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Serve(a.ln) }()
+
+	loopCtx, stopLoop := context.WithCancel(context.Background())
+	a.loopWG.Add(1)
+	go a.loop(loopCtx)
+
+	connCtx, stopConn := context.WithCancel(ctx)
+	connDone := make(chan struct{})
+	go func() { defer close(connDone); a.conn.run(connCtx) }()
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-srvErr:
+		err = fmt.Errorf("agent: http server: %w", err)
+	}
+	stopConn()
+	<-connDone
+
+	// Stop executors while the loop still runs, so that exits are
+	// processed; then stop the loop and the server.
+	a.shutdownAll()
+	stopLoop()
+	a.loopWG.Wait()
+	shutCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutCtx)
+	_ = srv.Close()
+	a.log.Info("agent stopped")
+	return err
+}
+
+// loop is the single owner of a.st.
+func (a *Agent) loop(ctx context.Context) {
+	defer a.loopWG.Done()
+	defer close(a.done)
+	for {
+		select {
+		case f := <-a.inbox:
+			a.runSafely(f)
+		case <-ctx.Done():
+			a.st.stopTimers()
+			return
+		}
+	}
+}
+
+// runSafely runs f, turning a panic into a logged error so that one bad
+// input cannot take the agent (and with it every task's supervision) down.
+func (a *Agent) runSafely(f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			a.log.Error("internal error in agent loop", "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	f()
+}
+
+// post hands f to the loop without waiting for it to run. It drops f when
+// the loop has stopped.
+func (a *Agent) post(f func()) {
+	select {
+	case a.inbox <- f:
+	case <-a.done:
+	}
+}
+
+// do runs f on the loop and waits for it. It reports false when the loop
+// has stopped or ctx ended first.
+func (a *Agent) do(ctx context.Context, f func()) bool {
+	ran := make(chan struct{})
+	select {
+	case a.inbox <- func() { f(); close(ran) }:
+	case <-a.done:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+	select {
+	case <-ran:
+		return true
+	case <-a.done:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// afterFunc runs f on the loop after d.
+func (a *Agent) afterFunc(d time.Duration, f func()) *time.Timer {
+	return time.AfterFunc(d, func() { a.post(f) })
+}
+
+// shutdownAll ends every executor and waits for its processes: SHUTDOWN
+// to subscribed executors, then after ExecutorShutdownGracePeriod SIGTERM
+// and SIGKILL (ProcessKillGrace) to every group, then a sweep of each
+// container for processes that left the group.
+func (a *Agent) shutdownAll() {
+	type container struct {
+		p        *proc.Process
+		cid, dir string
+	}
+	var cs []container
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	a.do(ctx, func() { a.st.shuttingDown = true })
+	a.stopLaunches()
+	a.launchWG.Wait()
+	a.do(ctx, func() {
+		for _, e := range a.st.killAllExecutors() {
+			cs = append(cs, container{e.proc.p, e.containerID, e.directory})
+		}
+	})
+	waitAll := func(d time.Duration) bool {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		for _, c := range cs {
+			select {
+			case <-c.p.Done():
+			case <-t.C:
+				return false
+			}
+		}
+		return true
+	}
+	if !waitAll(a.cfg.ExecutorShutdownGracePeriod) {
+		for _, c := range cs {
+			c.p.Kill(a.cfg.ProcessKillGrace)
+		}
+		if !waitAll(a.cfg.ProcessKillGrace + 5*time.Second) {
+			a.log.Error("executor processes did not exit after SIGKILL")
+		}
+	}
+	for _, c := range cs {
+		sweepContainer(c.cid, c.dir)
+	}
+}

@@ -1,0 +1,248 @@
+package agent
+
+import (
+	"time"
+
+	mesos "github.com/agora-dev/agora/api/mesos/v1"
+	"github.com/agora-dev/agora/internal/proc"
+)
+
+// state is everything the loop goroutine owns.
+type state struct {
+	a *Agent
+
+	agentID    string // empty until the first SUBSCRIBED
+	registered bool   // a subscription to the master is live
+	streamID   string // Agora-Stream-Id of the live subscription
+	masterHost string
+	// shuttingDown is set when Run is returning: no new executors.
+	shuttingDown bool
+
+	frameworks          map[string]*framework
+	completedFrameworks []*framework
+	updates             *updateManager
+
+	// Cumulative counters for /metrics/snapshot.
+	counters map[mesos.TaskState]int
+}
+
+func newState(a *Agent) *state {
+	s := &state{
+		a:          a,
+		frameworks: make(map[string]*framework),
+		counters:   make(map[mesos.TaskState]int),
+	}
+	s.updates = newUpdateManager(s)
+	return s
+}
+
+// framework is a framework with executors on this agent.
+type framework struct {
+	id                 string
+	info               *mesos.FrameworkInfo
+	executors          map[string]*executor
+	completedExecutors []*executor
+	terminating        bool // SHUTDOWN_FRAMEWORK received
+}
+
+func (f *framework) partitionAware() bool {
+	for _, c := range f.info.GetCapabilities() {
+		if c.GetType() == mesos.FrameworkInfo_Capability_PARTITION_AWARE {
+			return true
+		}
+	}
+	return false
+}
+
+type executorState int
+
+const (
+	execLaunching   executorState = iota // process starting or started, not subscribed
+	execRunning                          // subscribed at least once
+	execTerminating                      // SHUTDOWN sent or kill under way
+	execTerminated                       // process gone
+)
+
+func (s executorState) String() string {
+	return [...]string{"launching", "running", "terminating", "terminated"}[s]
+}
+
+// executor is one executor run (one container).
+type executor struct {
+	fw          *framework
+	id          string
+	info        *mesos.ExecutorInfo
+	command     bool // built-in command executor
+	containerID string
+	directory   string
+	state       executorState
+	subscribed  bool // has subscribed at least once
+
+	proc   *runningProc // nil until started
+	stream *execStream  // current SUBSCRIBE stream, nil when none
+
+	tasks     []*task // queued, launched and terminal-but-unacknowledged
+	completed []*task
+
+	// Why the agent is ending the executor, which decides the state and
+	// reason of tasks left when it exits.
+	killReason   *mesos.TaskStatus_Reason
+	killMessage  string
+	regTimer     *time.Timer
+	killTimer    *time.Timer
+	launchFailed string // set when the container could not be started
+}
+
+// runningProc is a started executor process.
+type runningProc struct {
+	p *proc.Process
+}
+
+// task is a task the agent knows.
+type task struct {
+	ex       *executor
+	info     *mesos.TaskInfo
+	state    mesos.TaskState // latest state accepted
+	statuses []*mesos.TaskStatus
+	queued   bool // not yet delivered to the executor
+}
+
+func (t *task) id() string { return t.info.GetTaskId().GetValue() }
+
+// resources of a task or executor, excluding terminal tasks.
+func (e *executor) liveResources() []*mesos.Resource {
+	res := append([]*mesos.Resource(nil), e.info.GetResources()...)
+	for _, t := range e.tasks {
+		if !isTerminal(t.state) {
+			res = append(res, t.info.GetResources()...)
+		}
+	}
+	return res
+}
+
+func (e *executor) liveTasks() int {
+	n := 0
+	for _, t := range e.tasks {
+		if !isTerminal(t.state) {
+			n++
+		}
+	}
+	return n
+}
+
+func isTerminal(s mesos.TaskState) bool {
+	switch s {
+	case mesos.TaskState_TASK_FINISHED, mesos.TaskState_TASK_FAILED, mesos.TaskState_TASK_KILLED,
+		mesos.TaskState_TASK_LOST, mesos.TaskState_TASK_ERROR, mesos.TaskState_TASK_DROPPED,
+		mesos.TaskState_TASK_GONE, mesos.TaskState_TASK_GONE_BY_OPERATOR:
+		return true
+	}
+	return false
+}
+
+// findTask returns the live (not completed) task of a framework.
+func (s *state) findTask(fwID, taskID string) *task {
+	f := s.frameworks[fwID]
+	if f == nil {
+		return nil
+	}
+	for _, e := range f.executors {
+		for _, t := range e.tasks {
+			if t.id() == taskID {
+				return t
+			}
+		}
+	}
+	for _, e := range f.completedExecutors {
+		for _, t := range e.tasks {
+			if t.id() == taskID {
+				return t
+			}
+		}
+	}
+	return nil
+}
+
+// completedTask reports whether the framework's task is already completed.
+func (s *state) completedTask(fwID, taskID string) bool {
+	f := s.frameworks[fwID]
+	if f == nil {
+		return false
+	}
+	check := func(e *executor) bool {
+		for _, t := range e.completed {
+			if t.id() == taskID {
+				return true
+			}
+		}
+		return false
+	}
+	for _, e := range f.executors {
+		if check(e) {
+			return true
+		}
+	}
+	for _, e := range f.completedExecutors {
+		if check(e) {
+			return true
+		}
+	}
+	return false
+}
+
+// taskCompleted moves a terminal task whose last update was acknowledged
+// to its executor's completed tasks.
+func (s *state) taskCompleted(t *task) {
+	e := t.ex
+	for i, x := range e.tasks {
+		if x == t {
+			e.tasks = append(e.tasks[:i], e.tasks[i+1:]...)
+			break
+		}
+	}
+	e.completed = append(e.completed, t)
+	if n := len(e.completed) - s.a.cfg.MaxCompletedTasks; n > 0 {
+		e.completed = e.completed[n:]
+	}
+	s.maybeRemoveFramework(e.fw)
+}
+
+// maybeRemoveFramework moves a framework with no executors and no pending
+// status updates to the completed frameworks.
+func (s *state) maybeRemoveFramework(f *framework) {
+	if len(f.executors) > 0 || s.updates.pendingFor(f.id) {
+		return
+	}
+	for _, e := range f.completedExecutors {
+		if len(e.tasks) > 0 {
+			return
+		}
+	}
+	if s.frameworks[f.id] != f {
+		return
+	}
+	delete(s.frameworks, f.id)
+	s.completedFrameworks = append(s.completedFrameworks, f)
+	if n := len(s.completedFrameworks) - s.a.cfg.MaxCompletedFrameworks; n > 0 {
+		s.completedFrameworks = s.completedFrameworks[n:]
+	}
+	s.a.log.Info("framework removed", "framework_id", f.id)
+}
+
+func (s *state) stopTimers() {
+	s.updates.stopTimers()
+	for _, f := range s.frameworks {
+		for _, e := range f.executors {
+			e.stopTimers()
+		}
+	}
+}
+
+func (e *executor) stopTimers() {
+	if e.regTimer != nil {
+		e.regTimer.Stop()
+	}
+	if e.killTimer != nil {
+		e.killTimer.Stop()
+	}
+}

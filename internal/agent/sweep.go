@@ -1,0 +1,63 @@
+package agent
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+)
+
+// sweepContainer kills every process left from an executor's container
+// after the executor's own process group is gone: tasks that an executor
+// started in process groups of their own, or daemons a task left behind.
+// Without cgroups the agent recognises them on Linux by /proc: a process
+// belongs to the container when its environment carries the container's
+// MESOS_CONTAINER_ID or MESOS_DIRECTORY (every descendant inherits them
+// unless it scrubs its environment), or its working directory is inside
+// the sandbox. It returns the number of processes signalled.
+func sweepContainer(containerID, sandbox string) int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	self := os.Getpid()
+	markers := [][]byte{
+		[]byte("MESOS_CONTAINER_ID=" + containerID),
+		[]byte("MESOS_DIRECTORY=" + sandbox),
+	}
+	n := 0
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self || pid <= 1 {
+			continue
+		}
+		if belongs(pid, markers, sandbox) {
+			if syscall.Kill(pid, syscall.SIGKILL) == nil {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func belongs(pid int, markers [][]byte, sandbox string) bool {
+	dir := filepath.Join("/proc", strconv.Itoa(pid))
+	if cwd, err := os.Readlink(filepath.Join(dir, "cwd")); err == nil {
+		if cwd == sandbox || len(cwd) > len(sandbox) && cwd[:len(sandbox)+1] == sandbox+"/" {
+			return true
+		}
+	}
+	env, err := os.ReadFile(filepath.Join(dir, "environ"))
+	if err != nil {
+		return false
+	}
+	for _, kv := range bytes.Split(env, []byte{0}) {
+		for _, m := range markers {
+			if bytes.Equal(kv, m) {
+				return true
+			}
+		}
+	}
+	return false
+}
