@@ -1,0 +1,184 @@
+// Command agora is Agora's single binary: the master, the agent, a whole
+// local cluster, the built-in command executor, and the command-line
+// tools. Each subcommand turns its flags into a package's Config and runs
+// it; the logic lives in internal/.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/agora-dev/agora/internal/agent"
+	"github.com/agora-dev/agora/internal/executor"
+	"github.com/agora-dev/agora/internal/local"
+	"github.com/agora-dev/agora/internal/master"
+	"github.com/agora-dev/agora/internal/version"
+)
+
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, args []string) int
+}
+
+var commands = []command{
+	{"local", "run a master and N agents in this process (the embedded default)", runLocal},
+	{"master", "run a master", runMaster},
+	{"agent", "run an agent", runAgent},
+	{"executor", "the built-in command executor (started by agents)", func(ctx context.Context, args []string) int {
+		return executor.Main(ctx, os.Getenv, newLogger("warn", os.Stderr))
+	}},
+	{"version", "print the version", func(context.Context, []string) int {
+		fmt.Printf("agora %s (Mesos API %s)\n", version.Agora, version.Mesos)
+		return 0
+	}},
+}
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
+		usage(os.Stdout)
+		os.Exit(0)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	for _, c := range commands {
+		if c.name == os.Args[1] {
+			os.Exit(c.run(ctx, os.Args[2:]))
+		}
+	}
+	fmt.Fprintf(os.Stderr, "agora: unknown command %q\n\n", os.Args[1])
+	usage(os.Stderr)
+	os.Exit(2)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: agora COMMAND [FLAGS]\n\nCommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\nRun 'agora COMMAND -h' for a command's flags.\n")
+}
+
+func newLogger(level string, w io.Writer) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// parse parses flags, printing errors the way users expect.
+func parse(fs *flag.FlagSet, args []string) bool {
+	fs.SetOutput(os.Stderr)
+	if err := fs.Parse(args); err != nil {
+		return false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "agora %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return false
+	}
+	return true
+}
+
+func exitCode(err error) int {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return 0
+	}
+	fmt.Fprintf(os.Stderr, "agora: %v\n", err)
+	return 1
+}
+
+func masterFlags(fs *flag.FlagSet, c *master.Config) {
+	fs.StringVar(&c.IP, "ip", c.IP, "IP address to listen on")
+	fs.IntVar(&c.Port, "port", c.Port, "port to listen on")
+	fs.StringVar(&c.Hostname, "hostname", c.Hostname, "hostname advertised to frameworks and agents (default: the IP)")
+	fs.DurationVar(&c.AllocationInterval, "allocation_interval", c.AllocationInterval, "period of the batched allocation cycle")
+	fs.DurationVar(&c.AgentPingTimeout, "agent_ping_timeout", c.AgentPingTimeout, "interval of agent pings")
+	fs.IntVar(&c.MaxAgentPingTimeouts, "max_agent_ping_timeouts", c.MaxAgentPingTimeouts, "unanswered pings after which an agent is removed")
+	fs.DurationVar(&c.OfferTimeout, "offer_timeout", c.OfferTimeout, "rescind offers unused for this long (0: never)")
+}
+
+func runMaster(ctx context.Context, args []string) int {
+	cfg := master.DefaultConfig()
+	fs := flag.NewFlagSet("master", flag.ContinueOnError)
+	masterFlags(fs, &cfg)
+	fs.StringVar(&cfg.WorkDir, "work_dir", "", "directory for the master's files")
+	logLevel := fs.String("log_level", "info", "debug, info, warn or error")
+	if !parse(fs, args) {
+		return 2
+	}
+	if cfg.WorkDir != "" {
+		if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
+			return exitCode(err)
+		}
+	}
+	m, err := master.New(cfg, newLogger(*logLevel, os.Stderr))
+	if err != nil {
+		return exitCode(err)
+	}
+	fmt.Fprintf(os.Stderr, "agora master listening on http://%s\n", m.Addr())
+	return exitCode(m.Run(ctx))
+}
+
+func agentFlags(fs *flag.FlagSet, c *agent.Config) {
+	fs.StringVar(&c.Resources, "resources", c.Resources, "resources in Mesos syntax, e.g. 'cpus:2;mem:1024;ports:[31000-32000]' (unset ones are detected)")
+	fs.StringVar(&c.Attributes, "attributes", c.Attributes, "attributes, e.g. 'rack:r1;zone:a'")
+	fs.DurationVar(&c.ExecutorRegistrationTimeout, "executor_registration_timeout", c.ExecutorRegistrationTimeout, "time an executor has to subscribe")
+	fs.DurationVar(&c.ExecutorShutdownGracePeriod, "executor_shutdown_grace_period", c.ExecutorShutdownGracePeriod, "default time an executor has to exit after SHUTDOWN")
+}
+
+func runAgent(ctx context.Context, args []string) int {
+	cfg := agent.DefaultConfig()
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	fs.StringVar(&cfg.Master, "master", "127.0.0.1:5050", "host:port of the master")
+	fs.StringVar(&cfg.IP, "ip", cfg.IP, "IP address to listen on")
+	fs.IntVar(&cfg.Port, "port", cfg.Port, "port to listen on")
+	fs.StringVar(&cfg.Hostname, "hostname", cfg.Hostname, "hostname advertised to the master")
+	fs.StringVar(&cfg.WorkDir, "work_dir", cfg.WorkDir, "directory for sandboxes")
+	agentFlags(fs, &cfg)
+	logLevel := fs.String("log_level", "info", "debug, info, warn or error")
+	if !parse(fs, args) {
+		return 2
+	}
+	cfg.Master = strings.TrimPrefix(strings.TrimPrefix(cfg.Master, "http://"), "https://")
+	a, err := agent.New(cfg, newLogger(*logLevel, os.Stderr))
+	if err != nil {
+		return exitCode(err)
+	}
+	fmt.Fprintf(os.Stderr, "agora agent listening on http://%s, master %s\n", a.Addr(), cfg.Master)
+	return exitCode(a.Run(ctx))
+}
+
+func runLocal(ctx context.Context, args []string) int {
+	cfg := local.Config{Master: master.DefaultConfig(), Agent: agent.DefaultConfig()}
+	fs := flag.NewFlagSet("local", flag.ContinueOnError)
+	fs.StringVar(&cfg.IP, "ip", "127.0.0.1", "IP address to listen on")
+	fs.IntVar(&cfg.Port, "port", 5050, "master port")
+	fs.IntVar(&cfg.Agents, "agents", 2, "number of agents")
+	fs.StringVar(&cfg.WorkDir, "work_dir", "", "root of the work directories (default: a new temporary directory)")
+	fs.StringVar(&cfg.Resources, "resources", "", "each agent's resources in Mesos syntax (default: detected)")
+	logLevel := fs.String("log_level", "warn", "debug, info, warn or error")
+	if !parse(fs, args) {
+		return 2
+	}
+	start := time.Now()
+	c, err := local.New(cfg, newLogger(*logLevel, os.Stderr))
+	if err != nil {
+		return exitCode(err)
+	}
+	fmt.Printf("agora local: master http://%s (id %s)\n", c.Master.Addr(), c.Master.ID())
+	for i, a := range c.Agents {
+		fmt.Printf("agora local: agent %d http://%s\n", i, a.Addr())
+	}
+	fmt.Printf("agora local: work dir %s\n", c.WorkDir)
+	fmt.Printf("agora local: ready in %s; try: agora run --master=%s -- echo hello\n", time.Since(start).Round(time.Millisecond), c.Master.Addr())
+	return exitCode(c.Run(ctx))
+}
