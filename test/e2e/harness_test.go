@@ -45,7 +45,8 @@ func TestMain(m *testing.M) {
 
 // proc is a running agora process whose output is captured.
 type proc struct {
-	cmd *exec.Cmd
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process has exited
 	mu  sync.Mutex
 	out bytes.Buffer
 }
@@ -72,6 +73,7 @@ func start(t *testing.T, args ...string) *proc {
 		t.Fatalf("start agora %v: %v", args, err)
 	}
 	done := make(chan struct{})
+	p.done = done
 	go func() { _ = p.cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
@@ -171,7 +173,11 @@ func subscribe(t *testing.T, master string, info map[string]any) *jsonScheduler 
 	t.Helper()
 	s := &jsonScheduler{t: t, url: "http://" + master + "/api/v1/scheduler", events: make(chan map[string]any, 1024),
 		streamEnd: make(chan struct{})}
-	body, _ := json.Marshal(map[string]any{"type": "SUBSCRIBE", "subscribe": map[string]any{"framework_info": info}})
+	call := map[string]any{"type": "SUBSCRIBE", "subscribe": map[string]any{"framework_info": info}}
+	if id, ok := info["id"]; ok {
+		call["framework_id"] = id
+	}
+	body, _ := json.Marshal(call)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	req, _ := http.NewRequestWithContext(ctx, "POST", s.url, bytes.NewReader(body))
@@ -304,4 +310,25 @@ func last(states []string) string {
 		return ""
 	}
 	return states[len(states)-1]
+}
+
+type rawResponse struct {
+	code int
+	body string
+}
+
+// postJSON posts a call and reads the status and, for a stream, its first
+// record (bounded).
+func postJSON(url string, v any) (rawResponse, error) {
+	body, _ := json.Marshal(v)
+	req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		return rawResponse{}, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	return rawResponse{resp.StatusCode, string(b)}, nil
 }
