@@ -84,7 +84,9 @@ func (r *recorder) StatusUpdate(_ *scheduler.Driver, st *mesos.TaskStatus) {
 func (r *recorder) FrameworkMessage(_ *scheduler.Driver, a *mesos.AgentID, e *mesos.ExecutorID, data []byte) {
 	r.add("message %s %s %s", a.GetValue(), e.GetValue(), data)
 }
-func (r *recorder) AgentLost(_ *scheduler.Driver, a *mesos.AgentID) { r.add("agent-lost %s", a.GetValue()) }
+func (r *recorder) AgentLost(_ *scheduler.Driver, a *mesos.AgentID) {
+	r.add("agent-lost %s", a.GetValue())
+}
 func (r *recorder) ExecutorLost(_ *scheduler.Driver, e *mesos.ExecutorID, a *mesos.AgentID, status int) {
 	r.add("executor-lost %s %s %d", e.GetValue(), a.GetValue(), status)
 }

@@ -69,6 +69,14 @@ func (s *stream) close() { s.once.Do(func() { close(s.closed) }) }
 // heartbeat interval of 15 seconds and sends no heartbeats until
 // SetHeartbeat.
 func NewMaster(tb testing.TB) *Master {
+	m := Start()
+	tb.Cleanup(m.Close)
+	return m
+}
+
+// Start starts a fake master, for use outside tests (examples); Close
+// stops it.
+func Start() *Master {
 	m := &Master{
 		changed:   make(chan struct{}),
 		heartbeat: 15 * time.Second,
@@ -78,11 +86,13 @@ func NewMaster(tb testing.TB) *Master {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/v1/scheduler", m.serve)
 	m.Server = httptest.NewServer(mux)
-	tb.Cleanup(func() {
-		m.DropStream()
-		m.Server.Close()
-	})
 	return m
+}
+
+// Close drops the stream and stops the server.
+func (m *Master) Close() {
+	m.DropStream()
+	m.Server.Close()
 }
 
 // Addr is the master's host:port.
@@ -243,14 +253,22 @@ func (m *Master) CallsOf(typ schedpb.Call_Type) []*schedpb.Call {
 	return out
 }
 
-// Wait blocks until cond holds, failing tb after WaitTimeout. cond is
-// re-evaluated whenever the master's state changes and every 50ms.
+// Wait blocks until cond holds, failing tb after WaitTimeout.
 func (m *Master) Wait(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
+	if !m.Await(cond) {
+		tb.Fatalf("schedtest: timed out after %v waiting for %s", WaitTimeout, what)
+	}
+}
+
+// Await blocks until cond holds and reports whether it did within
+// WaitTimeout. cond is re-evaluated whenever the master's state changes
+// and every 50ms.
+func (m *Master) Await(cond func() bool) bool {
 	deadline := time.Now().Add(WaitTimeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			tb.Fatalf("schedtest: timed out after %v waiting for %s", WaitTimeout, what)
+			return false
 		}
 		m.mu.Lock()
 		ch := m.changed
@@ -262,6 +280,7 @@ func (m *Master) Wait(tb testing.TB, what string, cond func() bool) {
 		}
 		t.Stop()
 	}
+	return true
 }
 
 // WaitCall waits until n calls of the type have arrived and returns the
