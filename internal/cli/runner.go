@@ -179,6 +179,11 @@ func (r *runner) ResourceOffers(d *scheduler.Driver, offers []*mesos.Offer) {
 func now() string { return time.Now().Format("15:04:05.000") }
 
 func (r *runner) StatusUpdate(d *scheduler.Driver, st *mesos.TaskStatus) {
+	if len(st.GetUuid()) > 0 {
+		if err := d.AcknowledgeStatusUpdate(st); err != nil {
+			r.log.Warn("agora run: acknowledging status update failed", "error", err)
+		}
+	}
 	if st.GetTaskId().GetValue() != r.taskID {
 		return
 	}
@@ -311,6 +316,10 @@ func (r *runner) run(ctx context.Context) int {
 		Framework: r.framework(),
 		Codec:     r.opts.codec,
 		Logger:    r.log,
+		// StatusUpdate acknowledges before it hands a terminal state to
+		// the main loop, so that the last update is acknowledged before
+		// the teardown.
+		ManualAcknowledge: true,
 	}, r)
 	if err != nil {
 		r.printf("%v", err)

@@ -348,7 +348,11 @@ func subtract(avail []*mesos.Resource, want *mesos.Resource) bool {
 // type, role, reservations, disk, revocable/shared and provider. The
 // allocation_info is ignored, since the master fills it in.
 func sameKind(a, b *mesos.Resource) bool {
-	if a.GetName() != b.GetName() || a.GetType() != b.GetType() || a.GetRole() != b.GetRole() {
+	if a.GetName() != b.GetName() || a.GetType() != b.GetType() {
+		return false
+	}
+	//lint:ignore SA1019 offers to frameworks without RESERVATION_REFINEMENT still use the role field
+	if a.GetRole() != b.GetRole() {
 		return false
 	}
 	if len(a.GetReservations()) != len(b.GetReservations()) {

@@ -11,6 +11,7 @@ import (
 )
 
 func reserved(r *mesos.Resource, role string) *mesos.Resource {
+	//lint:ignore SA1019 the pre-refinement format is what most offers use
 	r.Role = proto.String(role)
 	return r
 }
@@ -89,6 +90,7 @@ func TestPackerReserve(t *testing.T) {
 	// their roles, so the master can match them to the offer.
 	p = scheduler.NewPacker(offer)
 	taken, _ := p.Reserve(scheduler.Resources{Cpus: 1.2})
+	//lint:ignore SA1019 the pre-refinement format is what most offers use
 	if len(taken) != 2 || taken[0].GetRole() != "*" || taken[1].GetRole() != "web" || taken[1].GetScalar().GetValue() != 0.2 {
 		t.Errorf("split cpus = %v", taken)
 	}

@@ -447,7 +447,7 @@ func (m *Master) subscribe(w http.ResponseWriter, r *http.Request, call *schedpb
 		m.cur = s
 		m.nextStream++
 	}
-	hb, silent := m.heartbeat, m.silent
+	hb := m.heartbeat
 	m.notifyLocked()
 	m.mu.Unlock()
 
@@ -506,7 +506,7 @@ func (m *Master) subscribe(w http.ResponseWriter, r *http.Request, call *schedpb
 			}
 		case <-tick.C:
 			m.mu.Lock()
-			silent = m.silent
+			silent := m.silent
 			m.mu.Unlock()
 			if !silent && write(&schedpb.Event{Type: schedpb.Event_HEARTBEAT.Enum()}) != nil {
 				return
