@@ -355,6 +355,7 @@ func (r *runner) run(ctx context.Context) int {
 	defer waiting.Stop()
 	var lastWaitMsg string
 
+	started := r.started // nil once streaming has begun
 	var out *outputStreamer
 	stopStreaming := func() {
 		if out != nil {
@@ -390,8 +391,8 @@ func (r *runner) run(ctx context.Context) int {
 				lastWaitMsg = err.Error()
 				r.printf("waiting for master %s: %v", r.opts.master, err)
 			}
-		case <-r.started:
-			r.started = nil // fire once
+		case <-started:
+			started = nil
 			r.mu.Lock()
 			offer := r.offer
 			r.mu.Unlock()
