@@ -42,12 +42,16 @@ func buildAgora(ctx context.Context, dir string) (string, error) {
 type logBuffer struct {
 	mu    sync.Mutex
 	lines []string
+	file  *os.File // every line is also written here when set
 }
 
 func (l *logBuffer) add(s string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.lines = append(l.lines, s)
+	if l.file != nil {
+		fmt.Fprintln(l.file, s)
+	}
 	if len(l.lines) > 200 {
 		l.lines = l.lines[len(l.lines)-200:]
 	}
@@ -73,12 +77,17 @@ var masterLine = regexp.MustCompile(`^agora local: master http://([^ ]+)`)
 
 // startCluster starts `agora local` and waits until it prints that it is
 // ready.
-func startCluster(ctx context.Context, bin, workDir string, agents int, resources string) (*cluster, error) {
+// With logFile set, agora logs at debug level and all its output goes to
+// that file too.
+func startCluster(ctx context.Context, bin, workDir string, agents int, resources string, logFile *os.File) (*cluster, error) {
 	args := []string{"local", "--port=0", "--agents=" + strconv.Itoa(agents), "--work_dir=" + workDir}
 	if resources != "" {
 		args = append(args, "--resources="+resources)
 	}
-	c := &cluster{workDir: workDir, log: &logBuffer{}, exited: make(chan struct{})}
+	if logFile != nil {
+		args = append(args, "--log_level=debug")
+	}
+	c := &cluster{workDir: workDir, log: &logBuffer{file: logFile}, exited: make(chan struct{})}
 	c.cmd = exec.Command(bin, args...)
 	// A process group of its own: a ^C on the terminal reaches only us,
 	// and we stop the cluster in order.

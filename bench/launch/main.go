@@ -43,6 +43,7 @@ type config struct {
 	shell       bool
 	resources   string
 	agoraBin    string
+	agoraLog    string
 	seq         taskShape
 	tput        taskShape
 }
@@ -87,6 +88,7 @@ func main() {
 	flag.BoolVar(&cfg.shell, "shell", false, "run `true` through /bin/sh -c (shell=true) instead of exec'ing /bin/true (shell=false)")
 	flag.StringVar(&cfg.resources, "resources", "cpus:8;mem:4096;disk:1024;ports:[31000-31099]", "each agent's resources")
 	flag.StringVar(&cfg.agoraBin, "agora", "", "use this agora binary instead of building ./cmd/agora")
+	flag.StringVar(&cfg.agoraLog, "agora_log", "", "write agora local's output, at debug level, to this file")
 	flag.Parse()
 	if flag.NArg() > 0 || cfg.tasks <= 0 || cfg.agents <= 0 || cfg.concurrency < 0 {
 		flag.Usage()
@@ -164,7 +166,14 @@ func run(ctx context.Context, cfg config) (rep *report, err error) {
 		return nil, err
 	}
 	progress("starting agora local (%d agent(s), %s)", cfg.agents, cfg.resources)
-	cl, err := startCluster(ctx, bin, work, cfg.agents, cfg.resources)
+	var logFile *os.File
+	if cfg.agoraLog != "" {
+		if logFile, err = os.Create(cfg.agoraLog); err != nil {
+			return nil, err
+		}
+		defer logFile.Close()
+	}
+	cl, err := startCluster(ctx, bin, work, cfg.agents, cfg.resources, logFile)
 	if err != nil {
 		return nil, err
 	}
@@ -277,7 +286,11 @@ func latencyRows(seq, tput []*taskRec, bare, goBare []time.Duration) (lat, diag 
 		{"ACCEPT -> RUNNING created*", collect(seq, created(running))},
 		{"RUNNING created -> received*", collect(seq, lag(running))},
 		{"FINISHED created -> received*", collect(seq, lag(finished))},
+		{"throughput ACCEPT -> STARTING", collect(tput, since(starting))},
+		{"throughput ACCEPT -> RUNNING", collect(tput, since(running))},
 		{"throughput ACCEPT -> FINISHED", collect(tput, since(finished))},
+		{"throughput STARTING created*", collect(tput, created(starting))},
+		{"throughput FINISHED created*", collect(tput, created(finished))},
 		{"bare fork/exec `agora version`", summarize(goBare)},
 	}
 	return lat, diag
