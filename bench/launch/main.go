@@ -179,7 +179,9 @@ func run(ctx context.Context, cfg config) (rep *report, err error) {
 	}
 	defer func() {
 		took, stopErr := cl.stop()
-		rep.StopNS = int64(took)
+		if rep != nil {
+			rep.StopNS = int64(took)
+		}
 		if stopErr != nil {
 			if err == nil {
 				err = stopErr
@@ -339,9 +341,9 @@ func commandArgv(c *mesos.CommandInfo) []string {
 func bareExec(ctx context.Context, argv []string, n int) ([]time.Duration, time.Duration, error) {
 	out := make([]time.Duration, 0, n)
 	start := time.Now()
-	for range n {
+	for i := range n {
 		if err := ctx.Err(); err != nil {
-			return nil, 0, err
+			return nil, 0, fmt.Errorf("bare fork/exec of %v stopped after %d of %d runs: %w", argv, i, n, err)
 		}
 		t := time.Now()
 		cmd := exec.Command(argv[0], argv[1:]...)

@@ -262,6 +262,9 @@ func (r *runner) launch(ctx context.Context, offers []*mesos.Offer, ids []string
 		t.accept = start
 	}
 	if err := r.c.call(ctx, call); err != nil {
+		if ctx.Err() != nil {
+			return r.stuck(ctx.Err())
+		}
 		return fmt.Errorf("launching %s…: %w", ids[0], err)
 	}
 	done := time.Now()
