@@ -1,0 +1,416 @@
+// Command launch measures how fast Agora launches command tasks: it builds
+// the agora binary, starts `agora local` as a child process, registers a
+// protobuf v1 scheduler and measures
+//
+//  1. ACCEPT → TASK_RUNNING and ACCEPT → TASK_FINISHED latency of `true`
+//     command tasks launched one at a time,
+//  2. tasks per second through one agent when every offer is packed with
+//     tasks, and
+//  3. as a baseline in the same run, a bare fork/exec of the same command.
+//
+// Usage, from the module root:
+//
+//	go run ./bench/launch [--tasks=200] [--agents=1] [--concurrency=N] [--json]
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	mesos "github.com/agora-dev/agora/api/mesos/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+type config struct {
+	tasks       int
+	tputTasks   int
+	agents      int
+	concurrency int
+	timeout     time.Duration
+	jsonOut     bool
+	shell       bool
+	resources   string
+	agoraBin    string
+	agoraLog    string
+	seq         taskShape
+	tput        taskShape
+}
+
+// report is everything the benchmark measured; --json prints it.
+type report struct {
+	Command     string    `json:"command"` // what each task ran
+	Shell       bool      `json:"shell"`
+	Agents      int       `json:"agents"`
+	Resources   string    `json:"agent_resources"`
+	GOMAXPROCS  int       `json:"gomaxprocs"`
+	NumCPU      int       `json:"num_cpu"`
+	CPU         string    `json:"cpu_model"`
+	Kernel      string    `json:"kernel"`
+	GoVersion   string    `json:"go_version"`
+	Commit      string    `json:"commit,omitempty"`
+	Started     time.Time `json:"started"`
+	Sequential  int       `json:"sequential_tasks"`
+	Latency     []row     `json:"latency"`
+	Diagnostics []row     `json:"diagnostics"`
+
+	TputTasks       int      `json:"throughput_tasks"`
+	TputConcurrency int      `json:"throughput_concurrency"` // 0: all that fit
+	TputAccepts     int      `json:"throughput_accepts"`
+	TputWallNS      int64    `json:"throughput_wall_ns"`
+	TputRate        float64  `json:"throughput_tasks_per_s"`
+	BareRate        float64  `json:"bare_tasks_per_s"`
+	AgoraCPUPerTask float64  `json:"agora_cpu_s_per_task"` // master+agent+executors+tasks
+	Heartbeats      int      `json:"heartbeats"`
+	StopNS          int64    `json:"cluster_stop_ns"`
+	Warnings        []string `json:"warnings,omitempty"`
+}
+
+func main() {
+	var cfg config
+	flag.IntVar(&cfg.tasks, "tasks", 200, "tasks launched one at a time for the latency measurement (and bare fork/execs)")
+	flag.IntVar(&cfg.tputTasks, "throughput_tasks", 0, "tasks for the throughput measurement (default: --tasks)")
+	flag.IntVar(&cfg.agents, "agents", 1, "agents in the agora local cluster")
+	flag.IntVar(&cfg.concurrency, "concurrency", 0, "throughput: most unfinished tasks at a time (0: as many as fit in the offers)")
+	flag.DurationVar(&cfg.timeout, "timeout", 5*time.Minute, "bound on the whole run after the build")
+	flag.BoolVar(&cfg.jsonOut, "json", false, "print the results as JSON instead of a table")
+	flag.BoolVar(&cfg.shell, "shell", false, "run `true` through /bin/sh -c (shell=true) instead of exec'ing /bin/true (shell=false)")
+	flag.StringVar(&cfg.resources, "resources", "cpus:8;mem:4096;disk:1024;ports:[31000-31099]", "each agent's resources")
+	flag.StringVar(&cfg.agoraBin, "agora", "", "use this agora binary instead of building ./cmd/agora")
+	flag.StringVar(&cfg.agoraLog, "agora_log", "", "write agora local's output, at debug level, to this file")
+	flag.Parse()
+	if flag.NArg() > 0 || cfg.tasks <= 0 || cfg.agents <= 0 || cfg.concurrency < 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	if cfg.tputTasks <= 0 {
+		cfg.tputTasks = cfg.tasks
+	}
+	cfg.seq = taskShape{cpus: 0.1, mem: 32, shell: cfg.shell}
+	cfg.tput = taskShape{cpus: 0.01, mem: 16, shell: cfg.shell}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := run(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "launch:", err)
+		os.Exit(1)
+	}
+	if cfg.jsonOut {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(rep)
+	} else {
+		fmt.Print(formatReport(rep))
+	}
+	for _, w := range rep.Warnings {
+		fmt.Fprintln(os.Stderr, "launch: warning:", w)
+	}
+}
+
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "launch: "+format+"\n", args...)
+}
+
+func run(ctx context.Context, cfg config) (rep *report, err error) {
+	tmp, err := os.MkdirTemp("", "agora-bench-launch-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+
+	bin := cfg.agoraBin
+	if bin == "" {
+		progress("building ./cmd/agora")
+		if bin, err = buildAgora(ctx, tmp); err != nil {
+			return nil, err
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
+	defer cancel()
+
+	rep = &report{
+		Shell: cfg.shell, Agents: cfg.agents, Resources: cfg.resources,
+		GOMAXPROCS: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU(), CPU: cpuModel(), Kernel: kernel(),
+		GoVersion: runtime.Version(), Commit: commit(), Started: time.Now(),
+		Sequential: cfg.tasks, TputTasks: cfg.tputTasks, TputConcurrency: cfg.concurrency,
+	}
+	argv := commandArgv(cfg.seq.command())
+	rep.Command = strings.Join(argv, " ")
+
+	// 3. Baseline first, on a quiet machine.
+	progress("bare fork/exec of %s, %d times", rep.Command, cfg.tasks)
+	bare, bareWall, err := bareExec(ctx, argv, cfg.tasks)
+	if err != nil {
+		return nil, err
+	}
+	rep.BareRate = rate(cfg.tasks, bareWall)
+	goBare, _, err := bareExec(ctx, []string{bin, "version"}, min(cfg.tasks, 50))
+	if err != nil {
+		return nil, err
+	}
+
+	work, err := filepath.Abs(filepath.Join(tmp, "work"))
+	if err != nil {
+		return nil, err
+	}
+	progress("starting agora local (%d agent(s), %s)", cfg.agents, cfg.resources)
+	var logFile *os.File
+	if cfg.agoraLog != "" {
+		if logFile, err = os.Create(cfg.agoraLog); err != nil {
+			return nil, err
+		}
+		defer logFile.Close()
+	}
+	cl, err := startCluster(ctx, bin, work, cfg.agents, cfg.resources, logFile)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		took, stopErr := cl.stop()
+		if rep != nil {
+			rep.StopNS = int64(took)
+		}
+		if stopErr != nil {
+			if err == nil {
+				err = stopErr
+			} else {
+				err = fmt.Errorf("%w (and stopping: %v)", err, stopErr)
+			}
+		}
+		if err != nil {
+			err = fmt.Errorf("%w\nlast output of agora local:\n%s", err, cl.log)
+		}
+	}()
+
+	u, err := user.Current()
+	if err != nil {
+		return nil, err
+	}
+	c, err := subscribe(ctx, cl.master, &mesos.FrameworkInfo{
+		User: proto.String(u.Username), Name: proto.String("agora-bench-launch"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	r := newRunner(c)
+	defer func() {
+		if tdErr := c.teardown(); tdErr != nil && err == nil {
+			rep.Warnings = append(rep.Warnings, "TEARDOWN: "+tdErr.Error())
+		}
+	}()
+
+	// 1. Sequential latency.
+	progress("launching %d tasks one at a time", cfg.tasks)
+	seq, err := r.sequential(ctx, cfg.tasks, cfg.seq)
+	if err != nil {
+		return nil, err
+	}
+	// 2. Throughput.
+	progress("launching %d tasks as fast as the offers allow", cfg.tputTasks)
+	cpu0 := procCPU(cl.cmd.Process.Pid)
+	tput, wall, accepts, err := r.throughput(ctx, cfg.tputTasks, cfg.concurrency, cfg.tput)
+	if err != nil {
+		return nil, err
+	}
+	cpu1 := procCPU(cl.cmd.Process.Pid)
+	rep.TputAccepts, rep.TputWallNS, rep.TputRate = accepts, int64(wall), rate(len(tput), wall)
+	if cpu0 >= 0 && cpu1 >= 0 {
+		rep.AgoraCPUPerTask = (cpu1 - cpu0).Seconds() / float64(len(tput))
+	}
+	if err := r.declineAll(ctx); err != nil {
+		rep.Warnings = append(rep.Warnings, "DECLINE: "+err.Error())
+	}
+	rep.Heartbeats = r.heartbeats
+	rep.Warnings = append(rep.Warnings, r.failures...)
+
+	rep.Latency, rep.Diagnostics = latencyRows(seq, tput, bare, goBare)
+	return rep, nil
+}
+
+// latencyRows turns the task records into the table's rows.
+func latencyRows(seq, tput []*taskRec, bare, goBare []time.Duration) (lat, diag []row) {
+	collect := func(recs []*taskRec, f func(t *taskRec) (time.Duration, bool)) summary {
+		var d []time.Duration
+		for _, t := range recs {
+			if v, ok := f(t); ok {
+				d = append(d, v)
+			}
+		}
+		return summarize(d)
+	}
+	since := func(s mesos.TaskState) func(*taskRec) (time.Duration, bool) {
+		return func(t *taskRec) (time.Duration, bool) { return t.since(s) }
+	}
+	between := func(a, b mesos.TaskState) func(*taskRec) (time.Duration, bool) {
+		return func(t *taskRec) (time.Duration, bool) {
+			ta, okA := t.seen[a]
+			tb, okB := t.seen[b]
+			return tb.Sub(ta), okA && okB
+		}
+	}
+	created := func(s mesos.TaskState) func(*taskRec) (time.Duration, bool) {
+		return func(t *taskRec) (time.Duration, bool) {
+			g, ok := t.generated[s]
+			return g.Sub(t.accept), ok
+		}
+	}
+	lag := func(s mesos.TaskState) func(*taskRec) (time.Duration, bool) {
+		return func(t *taskRec) (time.Duration, bool) {
+			g, okG := t.generated[s]
+			r, okR := t.seen[s]
+			return r.Sub(g), okG && okR
+		}
+	}
+	running, finished := mesos.TaskState_TASK_RUNNING, mesos.TaskState_TASK_FINISHED
+	starting := mesos.TaskState_TASK_STARTING
+	lat = []row{
+		{"ACCEPT -> TASK_RUNNING", collect(seq, since(running))},
+		{"ACCEPT -> TASK_FINISHED", collect(seq, since(finished))},
+		{"bare fork/exec", summarize(bare)},
+	}
+	diag = []row{
+		{"ACCEPT POST -> 202", collect(seq, func(t *taskRec) (time.Duration, bool) { return t.accepted.Sub(t.accept), true })},
+		{"ACCEPT -> TASK_STARTING", collect(seq, since(starting))},
+		{"TASK_STARTING -> TASK_RUNNING", collect(seq, between(starting, running))},
+		{"TASK_RUNNING -> TASK_FINISHED", collect(seq, between(running, finished))},
+		{"ACCEPT -> RUNNING created*", collect(seq, created(running))},
+		{"RUNNING created -> received*", collect(seq, lag(running))},
+		{"FINISHED created -> received*", collect(seq, lag(finished))},
+		{"throughput ACCEPT -> STARTING", collect(tput, since(starting))},
+		{"throughput ACCEPT -> RUNNING", collect(tput, since(running))},
+		{"throughput ACCEPT -> FINISHED", collect(tput, since(finished))},
+		{"throughput STARTING created*", collect(tput, created(starting))},
+		{"throughput FINISHED created*", collect(tput, created(finished))},
+		{"bare fork/exec `agora version`", summarize(goBare)},
+	}
+	return lat, diag
+}
+
+func formatReport(rep *report) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "launch benchmark: %d tasks of %s (shell=%t) on agora local (%d agent(s), %s), GOMAXPROCS=%d, %d CPUs, %s\n",
+		rep.Sequential, rep.Command, rep.Shell, rep.Agents, rep.Resources, rep.GOMAXPROCS, rep.NumCPU, rep.CPU)
+	fmt.Fprintf(&b, "%s, kernel %s", rep.GoVersion, rep.Kernel)
+	if rep.Commit != "" {
+		fmt.Fprintf(&b, ", commit %s", rep.Commit)
+	}
+	fmt.Fprintf(&b, ", %s\n\n", rep.Started.Format(time.RFC3339))
+	b.WriteString(formatTable(rep.Latency))
+	fmt.Fprintf(&b, "throughput: agora %.1f tasks/s (%d tasks, %d ACCEPTs, %s wall, concurrency %s), bare fork/exec %.0f tasks/s\n",
+		rep.TputRate, rep.TputTasks, rep.TputAccepts, fmtDur(time.Duration(rep.TputWallNS)), concurrencyName(rep.TputConcurrency), rep.BareRate)
+	if rep.AgoraCPUPerTask > 0 {
+		fmt.Fprintf(&b, "agora CPU per task in the throughput run (master+agent+executors+tasks): %.1f ms\n", rep.AgoraCPUPerTask*1000)
+	}
+	b.WriteString("\ndiagnostics (sequential tasks unless named):\n")
+	b.WriteString(formatTable(rep.Diagnostics))
+	b.WriteString("* created = the update's status.timestamp; percentiles are nearest-rank; latencies run from just\n" +
+		"  before the ACCEPT POST to the moment the UPDATE record was read off the event stream.\n")
+	fmt.Fprintf(&b, "cluster stopped in %s\n", fmtDur(time.Duration(rep.StopNS)))
+	return b.String()
+}
+
+func concurrencyName(c int) string {
+	if c == 0 {
+		return "all that fit"
+	}
+	return strconv.Itoa(c)
+}
+
+// commandArgv is the argv a CommandInfo runs.
+func commandArgv(c *mesos.CommandInfo) []string {
+	if c.GetShell() {
+		return []string{"/bin/sh", "-c", c.GetValue()}
+	}
+	return append([]string{c.GetValue()}, c.GetArguments()[1:]...)
+}
+
+// bareExec runs argv n times in a row and returns each run's latency and
+// the total wall time.
+func bareExec(ctx context.Context, argv []string, n int) ([]time.Duration, time.Duration, error) {
+	out := make([]time.Duration, 0, n)
+	start := time.Now()
+	for i := range n {
+		if err := ctx.Err(); err != nil {
+			return nil, 0, fmt.Errorf("bare fork/exec of %v stopped after %d of %d runs: %w", argv, i, n, err)
+		}
+		t := time.Now()
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Args = argv
+		if err := cmd.Run(); err != nil {
+			return nil, 0, fmt.Errorf("bare exec of %v: %w", argv, err)
+		}
+		out = append(out, time.Since(t))
+	}
+	return out, time.Since(start), nil
+}
+
+// procCPU is the CPU time of a process and its reaped descendants (Linux;
+// -1 if unknown). Executors and their tasks are children the agent reaps,
+// so they are included once they have exited.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return -1
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return -1
+	}
+	f := strings.Fields(s[i+1:])
+	// After the command name: state is field 3, utime..cstime 14..17.
+	if len(f) < 15 {
+		return -1
+	}
+	var ticks int64
+	for _, v := range f[11:15] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return -1
+		}
+		ticks += n
+	}
+	const clkTck = 100 // USER_HZ on every Linux Go supports
+	return time.Duration(ticks) * time.Second / clkTck
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return runtime.GOARCH
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return runtime.GOARCH
+}
+
+func kernel() string {
+	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return runtime.GOOS
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func commit() string {
+	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
