@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/agora-dev/agora/internal/agent"
+	"github.com/agora-dev/agora/internal/cli"
 	"github.com/agora-dev/agora/internal/executor"
 	"github.com/agora-dev/agora/internal/local"
 	"github.com/agora-dev/agora/internal/master"
@@ -33,6 +34,9 @@ var commands = []command{
 	{"local", "run a master and N agents in this process (the embedded default)", runLocal},
 	{"master", "run a master", runMaster},
 	{"agent", "run an agent", runAgent},
+	{"run", "run one command on the cluster and follow it to its end", func(ctx context.Context, args []string) int {
+		return cli.Run(ctx, args, os.Stdout, os.Stderr)
+	}},
 	{"executor", "the built-in command executor (started by agents)", func(ctx context.Context, args []string) int {
 		return executor.Main(ctx, os.Getenv, newLogger("warn", os.Stderr))
 	}},

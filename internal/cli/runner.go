@@ -128,6 +128,12 @@ func (r *runner) Registered(d *scheduler.Driver, id *mesos.FrameworkID, _ *mesos
 }
 
 func (r *runner) Disconnected(*scheduler.Driver) {
+	r.mu.Lock()
+	done := r.seenState && terminal(r.lastState)
+	r.mu.Unlock()
+	if done {
+		return // the stream closes because the run is over
+	}
 	r.printf("lost the connection to the master; reconnecting")
 }
 
