@@ -178,11 +178,20 @@ func runLocal(ctx context.Context, args []string) int {
 	if err != nil {
 		return exitCode(err)
 	}
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	readyCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = c.WaitReady(readyCtx)
+	cancel()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "agora local: the cluster did not come up: %v\n", err)
+		return exitCode(<-done)
+	}
 	fmt.Printf("agora local: master http://%s (id %s)\n", c.Master.Addr(), c.Master.ID())
 	for i, a := range c.Agents {
 		fmt.Printf("agora local: agent %d http://%s\n", i, a.Addr())
 	}
 	fmt.Printf("agora local: work dir %s\n", c.WorkDir)
 	fmt.Printf("agora local: ready in %s; try: agora run --master=%s -- echo hello\n", time.Since(start).Round(time.Millisecond), c.Master.Addr())
-	return exitCode(c.Run(ctx))
+	return exitCode(<-done)
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/agora-dev/agora/internal/agent"
 	"github.com/agora-dev/agora/internal/master"
@@ -122,4 +123,22 @@ func (c *Cluster) Run(ctx context.Context) error {
 		}
 	}
 	return errors.Join(all...)
+}
+
+// WaitReady waits until every agent has subscribed to the master. Run
+// must be running.
+func (c *Cluster) WaitReady(ctx context.Context) error {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		n, err := c.Master.ConnectedAgents()
+		if err == nil && n == len(c.Agents) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d of %d agents subscribed: %w", n, len(c.Agents), ctx.Err())
+		case <-tick.C:
+		}
+	}
 }

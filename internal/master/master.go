@@ -240,3 +240,16 @@ func (m *Master) after(d time.Duration, f func()) *time.Timer {
 func (m *Master) newStreamID() string {
 	return uuidString(newUUID())
 }
+
+// ConnectedAgents returns how many agents are subscribed right now.
+func (m *Master) ConnectedAgents() (int, error) {
+	n := 0
+	err := m.do(func() {
+		for _, a := range m.agents {
+			if a.stream != nil {
+				n++
+			}
+		}
+	})
+	return n, err
+}

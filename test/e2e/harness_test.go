@@ -47,8 +47,8 @@ func TestMain(m *testing.M) {
 type proc struct {
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the process has exited
-	mu  sync.Mutex
-	out bytes.Buffer
+	mu   sync.Mutex
+	out  bytes.Buffer
 }
 
 func (p *proc) Write(b []byte) (int, error) {
