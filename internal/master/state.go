@@ -61,7 +61,18 @@ func frameworkRoles(info *mesos.FrameworkInfo) []string {
 			return info.GetRoles()
 		}
 	}
-	return []string{info.GetRole()}
+	return []string{legacyRole(info)}
+}
+
+// legacyRole reads FrameworkInfo.role, deprecated in Mesos but still how
+// frameworks without MULTI_ROLE name their role.
+func legacyRole(info *mesos.FrameworkInfo) string {
+	return info.GetRole() //lint:ignore SA1019 Mesos compatibility: non-MULTI_ROLE frameworks use it
+}
+
+// hasLegacyRole reports whether FrameworkInfo.role is set.
+func hasLegacyRole(info *mesos.FrameworkInfo) bool {
+	return info.Role != nil //lint:ignore SA1019 Mesos compatibility: non-MULTI_ROLE frameworks use it
 }
 
 type task struct {
