@@ -304,7 +304,7 @@ func (m *Master) sendMasterUpdate(f *framework, taskID *mesos.TaskID, agentID *m
 		AgentId:   agentID,
 		Timestamp: proto.Float64(float64(time.Now().UnixNano()) / 1e9),
 	}
-	if isTerminal(state) {
+	if mesos.IsTerminal(state) {
 		m.metrics.tasksByState[state]++
 	}
 	m.sendToFramework(f, &schedpb.Event{

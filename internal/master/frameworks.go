@@ -192,7 +192,7 @@ func (m *Master) removeFramework(f *framework, why string) {
 	agentIDs := make(map[string]bool)
 	for _, t := range f.tasks {
 		agentIDs[t.agentID] = true
-		if !isTerminal(t.state) {
+		if !mesos.IsTerminal(t.state) {
 			t.state = mesos.TaskState_TASK_KILLED
 			t.statuses = append(t.statuses, &mesos.TaskStatus{
 				TaskId:    t.info.TaskId,

@@ -141,15 +141,3 @@ type offer struct {
 	created     time.Time
 	timer       *time.Timer
 }
-
-// isTerminal is Mesos's isTerminalState.
-func isTerminal(s mesos.TaskState) bool {
-	switch s {
-	case mesos.TaskState_TASK_FINISHED, mesos.TaskState_TASK_FAILED,
-		mesos.TaskState_TASK_KILLED, mesos.TaskState_TASK_LOST,
-		mesos.TaskState_TASK_ERROR, mesos.TaskState_TASK_DROPPED,
-		mesos.TaskState_TASK_GONE, mesos.TaskState_TASK_GONE_BY_OPERATOR:
-		return true
-	}
-	return false
-}
