@@ -3,6 +3,7 @@ package allocator
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/agora-dev/agora/internal/resources"
 )
@@ -53,6 +54,84 @@ func benchmarkAllocate(b *testing.B, nAgents, nFrameworks int) {
 		offers = a.Allocate(t0)
 		if len(offers) != nAgents {
 			b.Fatalf("%d offers, want %d", len(offers), nAgents)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(nAgents*nFrameworks), "ns/pair")
+}
+
+// BenchmarkDeclineOffers follows the shape of Mesos's DeclineOffers
+// allocator benchmark (docs/performance.md B1): agents
+// cpus:24;mem:4096;disk:4096;ports:[31000-32000] with 16 cpus and 16 ports
+// already used round-robin by the frameworks, one role, and frameworks that
+// decline every offer with a filter that never expires. "first" times the
+// first allocation round; "steady" times a round once every framework has
+// declined every agent (the allocator must still look at every pair).
+//
+//	GOMAXPROCS=1 go test -run '^$' -bench DeclineOffers -benchtime 3x ./internal/allocator/
+func BenchmarkDeclineOffers(b *testing.B) {
+	for _, s := range []struct{ agents, frameworks int }{
+		{1000, 100}, {2000, 200}, {2000, 2000}, {5000, 500}, {10000, 1000}, {20000, 2000},
+	} {
+		name := fmt.Sprintf("agents=%d/frameworks=%d", s.agents, s.frameworks)
+		b.Run(name+"/first", func(b *testing.B) { benchmarkDecline(b, s.agents, s.frameworks, false) })
+		b.Run(name+"/steady", func(b *testing.B) { benchmarkDecline(b, s.agents, s.frameworks, true) })
+	}
+}
+
+func declineCluster(b *testing.B, nAgents, nFrameworks int) *Allocator {
+	a := New(DefaultConfig())
+	for i := range nFrameworks {
+		if err := a.AddFramework(fmt.Sprintf("framework-%04d", i), []string{"*"}, nil, true); err != nil {
+			b.Fatal(err)
+		}
+	}
+	total := resources.MustParse("cpus:24;mem:4096;disk:4096;ports:[31000-32000]")
+	for i := range nAgents {
+		used := resources.NewScalar(resources.CPUs, 16)
+		for p := range 16 {
+			port := uint64(31000 + 2*p)
+			used = used.Add(resources.NewRanges(resources.Ports, resources.Range{Begin: port, End: port}))
+		}
+		fw := fmt.Sprintf("framework-%04d", i%nFrameworks)
+		alloc := map[string]map[string]resources.Resources{fw: {"*": used}}
+		if err := a.AddAgent(fmt.Sprintf("agent-%05d", i), total, alloc); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return a
+}
+
+func benchmarkDecline(b *testing.B, nAgents, nFrameworks int, steady bool) {
+	const forever = 365 * 24 * time.Hour
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		a := declineCluster(b, nAgents, nFrameworks)
+		if steady {
+			// Decline until no framework is left to offer anything to.
+			for rounds := 0; ; rounds++ {
+				offers := a.Allocate(t0)
+				if len(offers) == 0 {
+					break
+				}
+				if rounds > nFrameworks+1 {
+					b.Fatalf("still %d offers after %d rounds", len(offers), rounds)
+				}
+				for _, o := range offers {
+					if err := a.RecoverResources(o.FrameworkID, o.AgentID, o.Role, o.Resources, forever, t0); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		}
+		b.StartTimer()
+		offers := a.Allocate(t0)
+		b.StopTimer()
+		if steady && len(offers) != 0 {
+			b.Fatalf("steady round made %d offers", len(offers))
+		}
+		if !steady && len(offers) != nAgents {
+			b.Fatalf("first round made %d offers, want %d", len(offers), nAgents)
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(nAgents*nFrameworks), "ns/pair")
