@@ -61,6 +61,7 @@ type Master struct {
 	nextStreamID    int
 
 	metrics counters
+	op      operatorState
 }
 
 // counters are the master's monotonically growing metrics.
@@ -187,6 +188,7 @@ loop:
 		}
 	}
 	close(m.stopped)
+	m.closeOperatorStreams()
 	for _, f := range m.frameworks {
 		if f.stream != nil {
 			f.stream.close()
