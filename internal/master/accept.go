@@ -288,6 +288,7 @@ func (m *Master) launchTask(f *framework, a *agent, role string, ti *mesos.TaskI
 		run.ExecutorInfo = ti.Executor
 	}
 	m.log.Debug("launching task", "framework", f.id, "task", t.id(), "agent", a.id)
+	m.opTaskAdded(f, t)
 	m.sendToAgent(a, &agentpb.Event{Type: agentpb.Event_RUN_TASK.Enum(), RunTask: run})
 }
 

@@ -38,8 +38,12 @@ func (m *Master) agentSubscribe(sub *agentpb.Call_Subscribe, st *stream) string 
 		if err := validateID("agent id", id); err != nil {
 			return refuse(err.Error())
 		}
+		if m.agentGone(id) {
+			return refuse("Agent " + id + " was marked gone by the operator and may not subscribe again")
+		}
 	}
 	a := m.agents[id]
+	added := a == nil
 	if a != nil {
 		if a.stream != nil {
 			a.stream.close()
@@ -108,6 +112,9 @@ func (m *Master) agentSubscribe(sub *agentpb.Call_Subscribe, st *stream) string 
 		}
 	}
 	m.alloc.AddAgent(id, total, allocated)
+	if added {
+		m.opAgentAdded(a)
+	}
 	m.scheduleAllocation()
 	return id
 }
@@ -191,6 +198,9 @@ func (m *Master) reconcileAgent(a *agent, reported []*agentpb.ExecutorState, now
 			if !t.unreachableTime.IsZero() {
 				t.unreachableTime = time.Time{}
 				t.state = rt.GetState()
+				m.opTaskUpdated(fid, t, &mesos.TaskStatus{TaskId: rt.TaskId, State: rt.GetState().Enum(),
+					Source: mesos.TaskStatus_SOURCE_MASTER.Enum(), Reason: mesos.TaskStatus_REASON_AGENT_REREGISTERED.Enum(),
+					AgentId: agentIDProto(a.id), Timestamp: proto.Float64(float64(now.UnixNano()) / 1e9)})
 				m.sendToFramework(f, &schedpb.Event{Type: schedpb.Event_UPDATE.Enum(), Update: &schedpb.Event_Update{
 					Status: &mesos.TaskStatus{
 						TaskId: rt.TaskId, State: rt.GetState().Enum(),
@@ -362,6 +372,7 @@ func (m *Master) removeAgent(a *agent, why string) {
 	m.alloc.RemoveAgent(a.id)
 	delete(m.agents, a.id)
 	m.removedAgents[a.id] = now
+	m.opAgentRemoved(a.id)
 	for _, f := range m.frameworks {
 		m.sendToFramework(f, &schedpb.Event{
 			Type:    schedpb.Event_FAILURE.Enum(),

@@ -66,6 +66,7 @@ func (m *Master) subscribe(call *schedpb.Call, st *stream) string {
 		m.alloc.UpdateFramework(id, f.roles(), suppressed)
 		m.alloc.ActivateFramework(id)
 		m.log.Info("framework resubscribed", "framework", id, "name", info.GetName())
+		m.opFrameworkUpdated(f)
 	} else {
 		if id == "" {
 			id = fmt.Sprintf("%s-%04d", m.ID(), m.nextFrameworkID)
@@ -79,6 +80,7 @@ func (m *Master) subscribe(call *schedpb.Call, st *stream) string {
 		m.frameworks[id] = f
 		m.alloc.AddFramework(id, f.roles(), suppressed, true)
 		m.log.Info("framework subscribed", "framework", id, "name", info.GetName(), "roles", f.roles())
+		m.opFrameworkAdded(f)
 	}
 	st.send(&schedpb.Event{
 		Type: schedpb.Event_SUBSCRIBED.Enum(),
@@ -167,6 +169,7 @@ func (m *Master) frameworkDisconnected(id string, st *stream) {
 	m.removeFrameworkOffers(f, false)
 	timeout := time.Duration(f.info.GetFailoverTimeout() * float64(time.Second))
 	m.log.Info("framework disconnected", "framework", id, "failover_timeout", timeout)
+	m.opFrameworkUpdated(f)
 	if timeout <= 0 {
 		m.removeFramework(f, "its stream closed and its failover_timeout is 0")
 		return
@@ -203,6 +206,7 @@ func (m *Master) removeFramework(f *framework, why string) {
 				Timestamp: proto.Float64(float64(now.UnixNano()) / 1e9),
 			})
 			m.metrics.tasksByState[mesos.TaskState_TASK_KILLED]++
+			m.opTaskUpdated(f.id, t, t.statuses[len(t.statuses)-1])
 		}
 		m.freeTaskResources(t)
 		if a := m.agents[t.agentID]; a != nil {
@@ -241,6 +245,7 @@ func (m *Master) removeFramework(f *framework, why string) {
 	if n := len(m.completedFrameworks) - m.cfg.MaxCompletedFrameworks; n > 0 {
 		m.completedFrameworks = slices.Delete(m.completedFrameworks, 0, n)
 	}
+	m.opFrameworkRemoved(f)
 	m.scheduleAllocation()
 }
 
@@ -252,6 +257,7 @@ func (m *Master) heartbeat() {
 			m.sendToFramework(f, ev)
 		}
 	}
+	m.opHeartbeat()
 }
 
 // sendToFramework queues an event for a framework; a framework whose
@@ -282,6 +288,7 @@ func (m *Master) updateFramework(f *framework, call *schedpb.Call_UpdateFramewor
 	f.info = info
 	m.alloc.UpdateFramework(f.id, f.roles(), call.GetSuppressedRoles())
 	m.removeFrameworkOffers(f, true)
+	m.opFrameworkUpdated(f)
 	m.scheduleAllocation()
 	return 200, ""
 }

@@ -18,6 +18,7 @@ func (m *Master) routes() http.Handler {
 		mux.HandleFunc(p, m.handleScheduler)
 	}
 	mux.HandleFunc(agentAPIPath, m.handleAgentAPI)
+	m.operatorRoutes(mux)
 	m.v0Routes(mux)
 	return mux
 }

@@ -60,6 +60,7 @@ type Master struct {
 	nextOfferID     int
 
 	metrics counters
+	op      operatorState
 }
 
 // counters are the master's monotonically growing metrics.
@@ -186,6 +187,7 @@ loop:
 		}
 	}
 	close(m.stopped)
+	m.closeOperatorStreams()
 	for _, f := range m.frameworks {
 		if f.stream != nil {
 			f.stream.close()

@@ -47,6 +47,7 @@ func (m *Master) agentStatusUpdate(a *agent, u *agentpb.Call_Update) {
 		m.recordStatus(t, status)
 		if latest != t.state {
 			t.state = latest
+			m.opTaskUpdated(fid, t, status)
 			if mesos.IsTerminal(latest) {
 				m.metrics.tasksByState[latest]++
 				m.freeTaskResources(t)
@@ -89,6 +90,7 @@ func (m *Master) transitionTask(f *framework, t *task, state mesos.TaskState, re
 	t.state = state
 	t.latest = st
 	m.recordStatus(t, st)
+	m.opTaskUpdated(f.id, t, st)
 	m.sendToFramework(f, &schedpb.Event{Type: schedpb.Event_UPDATE.Enum(), Update: &schedpb.Event_Update{Status: st}})
 	if mesos.IsTerminal(state) {
 		m.metrics.tasksByState[state]++
