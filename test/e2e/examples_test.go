@@ -1,0 +1,128 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The example frameworks of examples/, each built once (with -race) and
+// run against a real cluster: a master and two agents as processes.
+
+var (
+	exampleMu   sync.Mutex
+	exampleBins = map[string]string{}
+)
+
+// exampleBin builds examples/<name> next to the agora binary (removed by
+// TestMain).
+func exampleBin(t *testing.T, name string) string {
+	t.Helper()
+	exampleMu.Lock()
+	defer exampleMu.Unlock()
+	if bin, ok := exampleBins[name]; ok {
+		return bin
+	}
+	bin := filepath.Join(filepath.Dir(agoraBin), name)
+	out, err := exec.Command("go", "build", "-race", "-o", bin, "github.com/agora-dev/agora/examples/"+name).CombinedOutput()
+	if err != nil {
+		t.Fatalf("building examples/%s: %v\n%s", name, err, out)
+	}
+	exampleBins[name] = bin
+	return bin
+}
+
+// runExample runs an example to its end within a minute.
+func runExample(t *testing.T, name string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	bin := exampleBin(t, name)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("%s %v: %v", name, args, err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("%s %v did not end within its deadline\nstdout:\n%s\nstderr:\n%s", name, args, o.String(), e.String())
+	}
+	t.Logf("%s %s: exit %d\nstdout:\n%s\nstderr:\n%s", name, strings.Join(args, " "), code, o.String(), e.String())
+	return o.String(), e.String(), code
+}
+
+// assertClean waits until the master knows no framework and no running
+// task, and no agent has a framework (every executor has exited).
+func assertClean(t *testing.T, master string, agents []string) {
+	t.Helper()
+	type fw struct {
+		Tasks []struct{ State string }
+	}
+	var ms struct {
+		Frameworks          []fw
+		CompletedFrameworks []fw `json:"completed_frameworks"`
+	}
+	waitFor(t, 20*time.Second, "no framework left on the master", func() bool {
+		return getJSON(t, "http://"+master+"/master/state", &ms) == nil && len(ms.Frameworks) == 0
+	})
+	for _, f := range ms.CompletedFrameworks {
+		for _, task := range f.Tasks {
+			t.Errorf("completed framework still lists a task in state %s", task.State)
+		}
+	}
+	for _, a := range agents {
+		var as struct{ Frameworks []any }
+		waitFor(t, 20*time.Second, "no framework left on agent "+a, func() bool {
+			return getJSON(t, "http://"+a+"/state", &as) == nil && len(as.Frameworks) == 0
+		})
+	}
+}
+
+func TestExampleMonteCarlo(t *testing.T) {
+	master, agents := cluster(t, 2)
+	out, errOut, code := runExample(t, "montecarlo", "--master="+master, "--timeout=60s", "--tasks=4", "1x2", "0", "1", "0", "1", "100000")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	m := regexp.MustCompile(`(?m)^area=([0-9.e+-]+)$`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no area=<value> in output:\n%s", out)
+	}
+	area, err := strconv.ParseFloat(m[1], 64)
+	if err != nil || math.Abs(area-1.0/3) > 0.02 {
+		t.Errorf("area=%s, want 1/3 ± 0.02", m[1])
+	}
+	if n := strings.Count(out, "points under the curve"); n != 4 {
+		t.Errorf("%d task results, want 4:\n%s", n, out)
+	}
+	assertClean(t, master, agents)
+
+	// A malformed expression is a usage error, before anything launches.
+	_, errOut, code = runExample(t, "montecarlo", "--master="+master, "3x2+", "0", "1", "0", "1", "100")
+	if code != 2 || !strings.Contains(errOut, "bad expression") {
+		t.Errorf("malformed expression: exit %d, stderr %q", code, errOut)
+	}
+	var ms struct {
+		CompletedFrameworks []any `json:"completed_frameworks"`
+	}
+	if err := getJSON(t, "http://"+master+"/master/state", &ms); err != nil || len(ms.CompletedFrameworks) != 1 {
+		t.Errorf("after the malformed expression: %d completed frameworks (err %v), want 1", len(ms.CompletedFrameworks), err)
+	}
+}
+
+var _ = fmt.Sprint
