@@ -136,13 +136,13 @@ func (q *Queue) pack(offer *mesos.Offer, share int) (batch []Pending, added []st
 			// A packer of its own, so that a task that does not fit
 			// leaves the executor's share in the offer.
 			trial := scheduler.NewPacker(&mesos.Offer{AgentId: offer.AgentId, AllocationInfo: offer.AllocationInfo, Resources: p.Remaining()})
-			execRes, ok1 := trial.Reserve(ExecutorResources)
+			_, ok1 := trial.Reserve(ExecutorResources)
 			_, ok2 := trial.Reserve(pt.Want)
 			if !ok1 || !ok2 {
 				rest = append(rest, pt)
 				continue
 			}
-			execRes, _ = p.Reserve(ExecutorResources)
+			execRes, _ := p.Reserve(ExecutorResources)
 			info = proto.Clone(pt.Executor).(*mesos.ExecutorInfo)
 			info.Resources = execRes
 			fresh = true
