@@ -125,4 +125,19 @@ func TestExampleMonteCarlo(t *testing.T) {
 	}
 }
 
-var _ = fmt.Sprint
+func TestExampleFunctions(t *testing.T) {
+	master, agents := cluster(t, 2)
+	out, errOut, code := runExample(t, "functions", "--master="+master, "--timeout=60s", "--count=4")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	for i := range 4 {
+		if want := fmt.Sprintf("greet(%d) = \"hi%d\"\n", i, i); !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(out, "fib(25) = 75025\n") {
+		t.Errorf("output lacks fib(25) = 75025:\n%s", out)
+	}
+	assertClean(t, master, agents)
+}
