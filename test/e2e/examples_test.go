@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -140,4 +142,83 @@ func TestExampleFunctions(t *testing.T) {
 		t.Errorf("output lacks fib(25) = 75025:\n%s", out)
 	}
 	assertClean(t, master, agents)
+}
+
+func TestExampleDownloader(t *testing.T) {
+	master, agents := cluster(t, 2)
+	files := map[string]string{"/movies/a.mp4": "movie a", "/movies/b.mp4": strings.Repeat("b", 100000), "/poster.jpg": "poster"}
+	var mu sync.Mutex
+	hits := map[string]int{}
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits[r.URL.Path]++
+		mu.Unlock()
+		body, ok := files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write([]byte(body))
+	}))
+	defer site.Close()
+
+	var urls []string
+	for p := range files {
+		urls = append(urls, site.URL+p)
+	}
+	out, errOut, code := runExample(t, "downloader", append([]string{"--master=" + master, "--timeout=60s"}, urls...)...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	for _, u := range urls {
+		if want := "movie " + u + " returned 200\n"; !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	mu.Lock()
+	for p := range files {
+		if hits[p] != 1 {
+			t.Errorf("%s downloaded %d times, want once", p, hits[p])
+		}
+	}
+	mu.Unlock()
+	assertClean(t, master, agents)
+	// The executor reported each download STARTING, RUNNING, FINISHED.
+	var ms struct {
+		CompletedFrameworks []struct {
+			CompletedTasks []struct {
+				ID       string
+				Statuses []struct{ State string }
+			} `json:"completed_tasks"`
+		} `json:"completed_frameworks"`
+	}
+	if err := getJSON(t, "http://"+master+"/master/state", &ms); err != nil || len(ms.CompletedFrameworks) != 1 {
+		t.Fatalf("completed frameworks: %v (err %v)", ms, err)
+	}
+	for _, task := range ms.CompletedFrameworks[0].CompletedTasks {
+		var states []string
+		for _, st := range task.Statuses {
+			states = append(states, st.State)
+		}
+		if got := strings.Join(states, ","); got != "TASK_STARTING,TASK_RUNNING,TASK_FINISHED" {
+			t.Errorf("task %s went through %s", task.ID, got)
+		}
+	}
+	if n := len(ms.CompletedFrameworks[0].CompletedTasks); n != len(files) {
+		t.Errorf("%d completed tasks, want %d", n, len(files))
+	}
+
+	// One missing file: its task fails and the program exits non-zero.
+	missing := site.URL + "/movies/missing.mp4"
+	out, errOut, code = runExample(t, "downloader", "--master="+master, "--timeout=60s", urls[0], missing)
+	if code == 0 || !strings.Contains(out, "movie "+missing+" returned 404\n") || !strings.Contains(out, "movie "+urls[0]+" returned 200\n") ||
+		!strings.Contains(out, missing+": TASK_FAILED") || !strings.Contains(errOut, "1 of 2 downloads failed") {
+		t.Errorf("with a 404: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	assertClean(t, master, agents)
+
+	// A URL that is not http(s) is a usage error.
+	if _, errOut, code := runExample(t, "downloader", "--master="+master, "ftp://example.com/x"); code != 2 || !strings.Contains(errOut, "bad URL") {
+		t.Errorf("ftp URL: exit %d, stderr %q", code, errOut)
+	}
 }
