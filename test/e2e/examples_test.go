@@ -222,3 +222,65 @@ func TestExampleDownloader(t *testing.T) {
 		t.Errorf("ftp URL: exit %d, stderr %q", code, errOut)
 	}
 }
+
+func TestExampleCrawler(t *testing.T) {
+	master, agents := cluster(t, 2)
+	// Six linked pages, with cycles, duplicate links, relative links, a
+	// fragment and a link to another host (not followed).
+	pages := map[string]string{
+		"/":         `<html><head><title>Home</title></head><body><a href="/a.html">A</a> <a href='b.html'>B</a> <a href="http://other.invalid/x">away</a></body></html>`,
+		"/a.html":   `<title>Page A</title><a href="/">home</a><a href="/c/">C</a><a href="/a.html#top">self</a>`,
+		"/b.html":   `<title>Page &amp; B</title><a href="/a.html">A</a><a href=/c/d.html>D</a>`,
+		"/c/":       `<title>C</title><a href="d.html">D</a><a href="../e.html">E</a>`,
+		"/c/d.html": `<title>D</title><a href="/">home</a><a href="/c/">C</a>`,
+		"/e.html":   `<title>E</title><a href="/b.html">B</a>`,
+	}
+	var mu sync.Mutex
+	hits := map[string]int{}
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits[r.UserAgent()+" "+r.URL.Path]++
+		mu.Unlock()
+		body, ok := pages[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(body))
+	}))
+	defer site.Close()
+
+	out, errOut, code := runExample(t, "crawler", "--master="+master, "--timeout=60s", site.URL+"/")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	if !strings.HasSuffix(out, "\n6 pages\n") {
+		t.Errorf("output does not end with \"6 pages\":\n%s", out)
+	}
+	for p, title := range map[string]string{"/": "Home", "/a.html": "Page A", "/b.html": "Page & B", "/c/": "C", "/c/d.html": "D", "/e.html": "E"} {
+		if want := fmt.Sprintf("%q %s%s\n", title, site.URL, p); !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	mu.Lock()
+	for p := range pages {
+		for _, ua := range []string{"agora-crawler-profile", "agora-crawler-links"} {
+			if n := hits[ua+" "+p]; n != 1 {
+				t.Errorf("%s fetched %s %d times, want once", ua, p, n)
+			}
+		}
+	}
+	if len(hits) != 2*len(pages) {
+		t.Errorf("requests %v, want one per page and executor", hits)
+	}
+	mu.Unlock()
+	assertClean(t, master, agents)
+
+	// --max-pages bounds the crawl.
+	out, _, code = runExample(t, "crawler", "--master="+master, "--timeout=60s", "--max-pages=2", site.URL)
+	if code != 0 || !strings.HasSuffix(out, "\n2 pages\n") {
+		t.Errorf("--max-pages=2: exit %d\n%s", code, out)
+	}
+	assertClean(t, master, agents)
+}
