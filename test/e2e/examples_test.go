@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -283,4 +285,70 @@ func TestExampleCrawler(t *testing.T) {
 		t.Errorf("--max-pages=2: exit %d\n%s", code, out)
 	}
 	assertClean(t, master, agents)
+}
+
+func TestExampleWebserver(t *testing.T) {
+	master, agents := cluster(t, 2)
+	p := &proc{cmd: exec.Command(exampleBin(t, "webserver"), "--master="+master, "--timeout=60s")}
+	p.cmd.Stdout, p.cmd.Stderr = p, p
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p.done = make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		t.Logf("webserver output:\n%s", p.output())
+	})
+
+	var url string
+	re := regexp.MustCompile(`(?m)^(http://127\.0\.0\.1:[0-9]+)$`)
+	waitFor(t, 60*time.Second, "the server's URL", func() bool {
+		if m := re.FindStringSubmatch(p.output()); m != nil {
+			url = m[1]
+			return true
+		}
+		return false
+	})
+	resp, err := http.Get(url + "/")
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `<a href="stdout">stdout</a>`) {
+		t.Errorf("GET %s: %s\n%s", url, resp.Status, body)
+	}
+	var ms struct {
+		Frameworks []struct {
+			Tasks []struct {
+				State       string
+				HealthCheck map[string]any `json:"health_check"`
+			}
+		}
+	}
+	if err := getJSON(t, "http://"+master+"/master/state", &ms); err != nil || len(ms.Frameworks) != 1 || len(ms.Frameworks[0].Tasks) != 1 {
+		t.Fatalf("master state while serving: %+v (err %v)", ms, err)
+	}
+	if task := ms.Frameworks[0].Tasks[0]; task.State != "TASK_RUNNING" || task.HealthCheck["type"] != "HTTP" {
+		t.Errorf("task while serving: %+v", task)
+	}
+
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("webserver did not exit after SIGINT")
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 || !strings.Contains(p.output(), "task webserver TASK_KILLED") {
+		t.Errorf("after SIGINT: exit %d\n%s", code, p.output())
+	}
+	assertClean(t, master, agents)
+	if resp, err := http.Get(url + "/"); err == nil {
+		resp.Body.Close()
+		t.Errorf("the server still answers after the teardown: %s", resp.Status)
+	}
 }

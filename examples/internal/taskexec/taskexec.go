@@ -64,7 +64,12 @@ type Task struct {
 // Update sends a non-terminal status update (TASK_STARTING, TASK_RUNNING)
 // with an optional message.
 func (t *Task) Update(state mesos.TaskState, message string) {
-	st := &mesos.TaskStatus{TaskId: t.Info.GetTaskId(), State: state.Enum()}
+	t.UpdateData(state, message, nil)
+}
+
+// UpdateData is Update with data for the scheduler.
+func (t *Task) UpdateData(state mesos.TaskState, message string, data []byte) {
+	st := &mesos.TaskStatus{TaskId: t.Info.GetTaskId(), State: state.Enum(), Data: data}
 	if message != "" {
 		st.Message = proto.String(message)
 	}
