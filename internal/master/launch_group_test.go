@@ -86,7 +86,9 @@ func TestValidateLaunchGroup(t *testing.T) {
 				lg.TaskGroup.Tasks[0].AgentId.Value = proto.String("S2")
 			}},
 		{name: "task without command", want: "must have a 'command'",
-			mutate: func(lg *mesos.Offer_Operation_LaunchGroup, _ *framework, _ *agent) { lg.TaskGroup.Tasks[0].Command = nil }},
+			mutate: func(lg *mesos.Offer_Operation_LaunchGroup, _ *framework, _ *agent) {
+				lg.TaskGroup.Tasks[0].Command = nil
+			}},
 		{name: "invalid resources", want: "invalid resources",
 			mutate: func(lg *mesos.Offer_Operation_LaunchGroup, _ *framework, _ *agent) {
 				lg.TaskGroup.Tasks[0].Resources = append(lg.TaskGroup.Tasks[0].Resources, scalarRes("cpus", -1))
