@@ -282,7 +282,7 @@ func (s *state) executorSubscribe(c *executorpb.Call, stream *execStream) (int, 
 		}
 	}
 	for _, t := range e.tasks {
-		if t.queued && !isTerminal(t.state) {
+		if t.queued && !mesos.IsTerminal(t.state) {
 			s.deliver(t)
 		}
 	}

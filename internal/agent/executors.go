@@ -255,7 +255,7 @@ func (s *state) killTask(fwID, taskID string, policy *mesos.KillPolicy) {
 			"Cannot find task "+taskID+" on this agent"))
 		return
 	}
-	if isTerminal(t.state) {
+	if mesos.IsTerminal(t.state) {
 		return
 	}
 	e := t.ex
@@ -363,7 +363,7 @@ func (s *state) executorTerminated(e *executor, ex *proc.Exit) {
 
 	// Tasks left behind.
 	for _, t := range append([]*task(nil), e.tasks...) {
-		if isTerminal(t.state) {
+		if mesos.IsTerminal(t.state) {
 			if f.terminating {
 				s.taskCompleted(t)
 			}

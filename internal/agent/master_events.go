@@ -36,7 +36,7 @@ func (s *state) subscribeCall() *agentpb.Call {
 				ContainerId:     &mesos.ContainerID{Value: proto.String(e.containerID)},
 			}
 			for _, t := range e.tasks {
-				if !isTerminal(t.state) {
+				if !mesos.IsTerminal(t.state) {
 					es.Tasks = append(es.Tasks, s.taskProto(t))
 				}
 			}
@@ -185,7 +185,7 @@ func (s *state) statusUpdate(fwID string, st *mesos.TaskStatus) bool {
 		prev := t.state
 		t.state = st.GetState()
 		t.statuses = append(t.statuses, st)
-		if isTerminal(t.state) && !isTerminal(prev) {
+		if mesos.IsTerminal(t.state) && !mesos.IsTerminal(prev) {
 			s.counters[t.state]++
 			t.queued = false
 		}

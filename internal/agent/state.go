@@ -117,7 +117,7 @@ func (t *task) id() string { return t.info.GetTaskId().GetValue() }
 func (e *executor) liveResources() []*mesos.Resource {
 	res := append([]*mesos.Resource(nil), e.info.GetResources()...)
 	for _, t := range e.tasks {
-		if !isTerminal(t.state) {
+		if !mesos.IsTerminal(t.state) {
 			res = append(res, t.info.GetResources()...)
 		}
 	}
@@ -127,21 +127,11 @@ func (e *executor) liveResources() []*mesos.Resource {
 func (e *executor) liveTasks() int {
 	n := 0
 	for _, t := range e.tasks {
-		if !isTerminal(t.state) {
+		if !mesos.IsTerminal(t.state) {
 			n++
 		}
 	}
 	return n
-}
-
-func isTerminal(s mesos.TaskState) bool {
-	switch s {
-	case mesos.TaskState_TASK_FINISHED, mesos.TaskState_TASK_FAILED, mesos.TaskState_TASK_KILLED,
-		mesos.TaskState_TASK_LOST, mesos.TaskState_TASK_ERROR, mesos.TaskState_TASK_DROPPED,
-		mesos.TaskState_TASK_GONE, mesos.TaskState_TASK_GONE_BY_OPERATOR:
-		return true
-	}
-	return false
 }
 
 // findTask returns the live (not completed) task of a framework.

@@ -280,7 +280,7 @@ func (s *state) metrics() map[string]float64 {
 		for _, e := range f.executors {
 			execs[e.state]++
 			for _, t := range e.tasks {
-				if !isTerminal(t.state) {
+				if !mesos.IsTerminal(t.state) {
 					live[t.state]++
 				}
 			}

@@ -122,9 +122,9 @@ func (m *updateManager) acknowledge(fwID, taskID string, uuid []byte) {
 		m.forward(us)
 		return
 	}
-	if isTerminal(head.GetState()) {
+	if mesos.IsTerminal(head.GetState()) {
 		delete(m.streams, us.key)
-		if t := m.s.findTask(fwID, taskID); t != nil && isTerminal(t.state) {
+		if t := m.s.findTask(fwID, taskID); t != nil && mesos.IsTerminal(t.state) {
 			m.s.taskCompleted(t)
 		} else if f := m.s.frameworks[fwID]; f != nil {
 			m.s.maybeRemoveFramework(f)

@@ -129,7 +129,7 @@ func (r *runner) Registered(d *scheduler.Driver, id *mesos.FrameworkID, _ *mesos
 
 func (r *runner) Disconnected(*scheduler.Driver) {
 	r.mu.Lock()
-	done := r.seenState && terminal(r.lastState)
+	done := r.seenState && mesos.IsTerminal(r.lastState)
 	r.mu.Unlock()
 	if done {
 		return // the stream closes because the run is over
@@ -210,7 +210,7 @@ func (r *runner) StatusUpdate(d *scheduler.Driver, st *mesos.TaskStatus) {
 		}
 		r.printf("%s", line)
 	}
-	if terminal(st.GetState()) {
+	if mesos.IsTerminal(st.GetState()) {
 		select {
 		case r.terminal <- st:
 		default:
@@ -231,16 +231,6 @@ func (r *runner) AgentLost(_ *scheduler.Driver, id *mesos.AgentID) {
 
 func (r *runner) Error(_ *scheduler.Driver, msg string) {
 	r.fail(fmt.Sprintf("the master refused the framework: %s", msg))
-}
-
-func terminal(s mesos.TaskState) bool {
-	switch s {
-	case mesos.TaskState_TASK_FINISHED, mesos.TaskState_TASK_FAILED, mesos.TaskState_TASK_KILLED,
-		mesos.TaskState_TASK_LOST, mesos.TaskState_TASK_ERROR, mesos.TaskState_TASK_DROPPED,
-		mesos.TaskState_TASK_GONE, mesos.TaskState_TASK_GONE_BY_OPERATOR:
-		return true
-	}
-	return false
 }
 
 var (

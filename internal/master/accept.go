@@ -149,29 +149,29 @@ func (m *Master) validateTask(f *framework, a *agent, role string, t *mesos.Task
 		return none, nil, err
 	}
 	if _, dup := f.tasks[id]; dup {
-		return none, nil, fmt.Errorf("Task has duplicate ID: %s", id)
+		return none, nil, wireErrorf("Task has duplicate ID: %s", id)
 	}
 	if t.GetAgentId().GetValue() != a.id {
-		return none, nil, fmt.Errorf("Task uses invalid agent: %s (the offers are from agent %s)", t.GetAgentId().GetValue(), a.id)
+		return none, nil, wireErrorf("Task uses invalid agent: %s (the offers are from agent %s)", t.GetAgentId().GetValue(), a.id)
 	}
 	if (t.Executor == nil) == (t.Command == nil) {
-		return none, nil, errors.New("Task should have at least one (but not both) of CommandInfo or ExecutorInfo present")
+		return none, nil, wireErrorf("Task should have at least one (but not both) of CommandInfo or ExecutorInfo present")
 	}
 	if err := checkAllocationRole(t.GetResources(), role); err != nil {
 		return none, nil, err
 	}
 	taskRes, err := resources.FromProto(t.GetResources())
 	if err != nil {
-		return none, nil, fmt.Errorf("Task uses invalid resources: %v", err)
+		return none, nil, wireErrorf("Task uses invalid resources: %v", err)
 	}
 	if taskRes.IsEmpty() {
-		return none, nil, errors.New("Task uses no resources")
+		return none, nil, wireErrorf("Task uses no resources")
 	}
 	if kp := t.GetKillPolicy(); kp != nil && kp.GetGracePeriod().GetNanoseconds() < 0 {
-		return none, nil, errors.New("Task's 'kill_policy.grace_period' must be non-negative")
+		return none, nil, wireErrorf("Task's 'kill_policy.grace_period' must be non-negative")
 	}
 	if t.GetMaxCompletionTime().GetNanoseconds() < 0 {
-		return none, nil, errors.New("Task's 'max_completion_time' must be non-negative")
+		return none, nil, wireErrorf("Task's 'max_completion_time' must be non-negative")
 	}
 	need := taskRes
 	var execNew *executor
@@ -181,13 +181,13 @@ func (m *Master) validateTask(f *framework, a *agent, role string, t *mesos.Task
 			return none, nil, err
 		}
 		if e.GetType() == mesos.ExecutorInfo_DEFAULT {
-			return none, nil, errors.New("'ExecutorInfo.type' must be 'CUSTOM' for a LAUNCH operation")
+			return none, nil, wireErrorf("'ExecutorInfo.type' must be 'CUSTOM' for a LAUNCH operation")
 		}
 		if e.Command == nil {
-			return none, nil, errors.New("Executor must have a 'command'")
+			return none, nil, wireErrorf("Executor must have a 'command'")
 		}
 		if e.FrameworkId != nil && e.GetFrameworkId().GetValue() != f.id {
-			return none, nil, fmt.Errorf("ExecutorInfo has an invalid FrameworkID (%s, expected %s)", e.GetFrameworkId().GetValue(), f.id)
+			return none, nil, wireErrorf("ExecutorInfo has an invalid FrameworkID (%s, expected %s)", e.GetFrameworkId().GetValue(), f.id)
 		}
 		info := proto.Clone(e).(*mesos.ExecutorInfo)
 		info.FrameworkId = frameworkIDProto(f.id)
@@ -197,7 +197,7 @@ func (m *Master) validateTask(f *framework, a *agent, role string, t *mesos.Task
 		}
 		if existing != nil {
 			if !sameExecutor(existing, info) {
-				return none, nil, fmt.Errorf("ExecutorInfo is not compatible with the ExecutorInfo of the running executor %s", eid)
+				return none, nil, wireErrorf("ExecutorInfo is not compatible with the ExecutorInfo of the running executor %s", eid)
 			}
 		} else {
 			if err := checkAllocationRole(e.GetResources(), role); err != nil {
@@ -205,14 +205,14 @@ func (m *Master) validateTask(f *framework, a *agent, role string, t *mesos.Task
 			}
 			execRes, err := resources.FromProto(e.GetResources())
 			if err != nil {
-				return none, nil, fmt.Errorf("Executor uses invalid resources: %v", err)
+				return none, nil, wireErrorf("Executor uses invalid resources: %v", err)
 			}
 			need = need.Add(execRes)
 			execNew = &executor{info: info, resources: execRes, role: role}
 		}
 	}
 	if !remaining.Contains(need) {
-		return none, nil, fmt.Errorf("Task uses more resources %s than available %s", need, remaining)
+		return none, nil, wireErrorf("Task uses more resources %s than available %s", need, remaining)
 	}
 	return need, execNew, nil
 }
@@ -223,7 +223,7 @@ func (m *Master) validateTask(f *framework, a *agent, role string, t *mesos.Task
 func checkAllocationRole(list []*mesos.Resource, role string) error {
 	for _, r := range list {
 		if ai := r.GetAllocationInfo(); ai != nil && ai.GetRole() != role {
-			return fmt.Errorf("Resource %q is allocated to role %q, not the offers' role %q", r.GetName(), ai.GetRole(), role)
+			return wireErrorf("Resource %q is allocated to role %q, not the offers' role %q", r.GetName(), ai.GetRole(), role)
 		}
 	}
 	return nil
@@ -300,7 +300,7 @@ func (m *Master) sendMasterUpdate(f *framework, taskID *mesos.TaskID, agentID *m
 		AgentId:   agentID,
 		Timestamp: proto.Float64(float64(time.Now().UnixNano()) / 1e9),
 	}
-	if isTerminal(state) {
+	if mesos.IsTerminal(state) {
 		m.metrics.tasksByState[state]++
 	}
 	m.sendToFramework(f, &schedpb.Event{

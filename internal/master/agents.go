@@ -216,7 +216,7 @@ func (m *Master) reconcileAgent(a *agent, reported []*agentpb.ExecutorState, now
 	for fid, tasks := range a.tasks {
 		f := m.frameworks[fid]
 		for tid, t := range tasks {
-			if seen[fid][tid] || isTerminal(t.state) || f == nil {
+			if seen[fid][tid] || mesos.IsTerminal(t.state) || f == nil {
 				continue
 			}
 			state := mesos.TaskState_TASK_LOST
@@ -347,7 +347,7 @@ func (m *Master) removeAgent(a *agent, why string) {
 			continue
 		}
 		for _, t := range tasks {
-			if isTerminal(t.state) {
+			if mesos.IsTerminal(t.state) {
 				continue
 			}
 			if f.partitionAware() {

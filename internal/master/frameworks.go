@@ -123,34 +123,34 @@ func validateFrameworkInfo(info *mesos.FrameworkInfo, suppressed []string) error
 	}
 	var roles []string
 	if multi {
-		if info.Role != nil {
-			return fmt.Errorf("'FrameworkInfo.role' must not be set when the framework is MULTI_ROLE")
+		if hasLegacyRole(info) {
+			return wireErrorf("'FrameworkInfo.role' must not be set when the framework is MULTI_ROLE")
 		}
 		roles = info.GetRoles()
 	} else {
 		if len(info.GetRoles()) > 0 {
-			return fmt.Errorf("'FrameworkInfo.roles' must be empty when the framework is not MULTI_ROLE")
+			return wireErrorf("'FrameworkInfo.roles' must be empty when the framework is not MULTI_ROLE")
 		}
-		roles = []string{info.GetRole()}
+		roles = []string{legacyRole(info)}
 	}
 	seen := make(map[string]bool)
 	for _, r := range roles {
 		if err := resources.ValidateRole(r); err != nil {
-			return fmt.Errorf("Invalid role: %v", err)
+			return wireErrorf("Invalid role: %v", err)
 		}
 		if seen[r] {
-			return fmt.Errorf("'FrameworkInfo.roles' contains duplicate role '%s'", r)
+			return wireErrorf("'FrameworkInfo.roles' contains duplicate role '%s'", r)
 		}
 		seen[r] = true
 	}
 	for _, r := range suppressed {
 		if !seen[r] {
-			return fmt.Errorf("Suppressed role '%s' is not contained in the list of roles", r)
+			return wireErrorf("Suppressed role '%s' is not contained in the list of roles", r)
 		}
 	}
 	ft := info.GetFailoverTimeout()
 	if math.IsNaN(ft) || math.IsInf(ft, 0) || ft < 0 || ft > float64(math.MaxInt64/int64(time.Second)) {
-		return fmt.Errorf("Invalid failover_timeout: %v", ft)
+		return wireErrorf("Invalid failover_timeout: %v", ft)
 	}
 	return nil
 }
@@ -192,7 +192,7 @@ func (m *Master) removeFramework(f *framework, why string) {
 	agentIDs := make(map[string]bool)
 	for _, t := range f.tasks {
 		agentIDs[t.agentID] = true
-		if !isTerminal(t.state) {
+		if !mesos.IsTerminal(t.state) {
 			t.state = mesos.TaskState_TASK_KILLED
 			t.statuses = append(t.statuses, &mesos.TaskStatus{
 				TaskId:    t.info.TaskId,

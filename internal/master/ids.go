@@ -41,3 +41,13 @@ func validateID(kind, id string) error {
 	}
 	return nil
 }
+
+// wireError is an error whose text is a message Mesos sends on the wire
+// (capitalised as Mesos writes it), answered to clients verbatim.
+type wireError struct{ msg string }
+
+func (e *wireError) Error() string { return e.msg }
+
+func wireErrorf(format string, args ...any) error {
+	return &wireError{fmt.Sprintf(format, args...)}
+}

@@ -58,7 +58,6 @@ type Master struct {
 	nextFrameworkID int
 	nextAgentID     int
 	nextOfferID     int
-	nextStreamID    int
 
 	metrics counters
 }

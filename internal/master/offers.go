@@ -115,7 +115,7 @@ func (m *Master) resourcesFor(f *framework, r resources.Resources, allocRole str
 			role = res.Reservations[n-1].GetRole()
 		}
 		res.Reservations = nil
-		res.Role = proto.String(role)
+		res.Role = proto.String(role) //lint:ignore SA1019 the pre-refinement format frameworks without RESERVATION_REFINEMENT expect
 	}
 	return list
 }

@@ -144,7 +144,7 @@ func (m *Master) shutdownExecutor(f *framework, s *schedpb.Call_Shutdown) {
 func (m *Master) acknowledge(f *framework, ack *schedpb.Call_Acknowledge) {
 	agentID := ack.GetAgentId().GetValue()
 	if t := f.tasks[ack.GetTaskId().GetValue()]; t != nil && t.agentID == agentID {
-		if isTerminal(t.state) && t.latest != nil && isTerminal(t.latest.GetState()) &&
+		if mesos.IsTerminal(t.state) && t.latest != nil && mesos.IsTerminal(t.latest.GetState()) &&
 			bytes.Equal(t.latest.GetUuid(), ack.GetUuid()) {
 			m.retireTask(f, t)
 		}

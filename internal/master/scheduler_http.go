@@ -110,21 +110,21 @@ func validateSchedulerCall(call *schedpb.Call) error {
 	t := call.GetType()
 	if t == schedpb.Call_SUBSCRIBE {
 		if call.Subscribe == nil {
-			return fmt.Errorf("Expecting 'subscribe' to be present")
+			return wireErrorf("Expecting 'subscribe' to be present")
 		}
 		fid := call.GetSubscribe().GetFrameworkInfo().GetId()
 		if (call.FrameworkId == nil) != (fid == nil) ||
 			(fid != nil && fid.GetValue() != call.GetFrameworkId().GetValue()) {
-			return fmt.Errorf("'framework_id' differs from 'subscribe.framework_info.id'")
+			return wireErrorf("'framework_id' differs from 'subscribe.framework_info.id'")
 		}
 		return nil
 	}
 	if call.FrameworkId == nil {
-		return fmt.Errorf("Expecting 'framework_id' to be present")
+		return wireErrorf("Expecting 'framework_id' to be present")
 	}
 	missing := func(name string, present bool) error {
 		if !present {
-			return fmt.Errorf("Expecting '%s' to be present", name)
+			return wireErrorf("Expecting '%s' to be present", name)
 		}
 		return nil
 	}
@@ -150,7 +150,7 @@ func validateSchedulerCall(call *schedpb.Call) error {
 			return err
 		}
 		if len(call.GetAcknowledge().GetUuid()) != 16 {
-			return fmt.Errorf("Not a valid UUID")
+			return wireErrorf("Not a valid UUID")
 		}
 		return nil
 	case schedpb.Call_ACKNOWLEDGE_OPERATION_STATUS:
@@ -158,10 +158,10 @@ func validateSchedulerCall(call *schedpb.Call) error {
 			return err
 		}
 		if call.GetAcknowledgeOperationStatus().AgentId == nil {
-			return fmt.Errorf("Expecting 'agent_id' to be present")
+			return wireErrorf("Expecting 'agent_id' to be present")
 		}
 		if len(call.GetAcknowledgeOperationStatus().GetUuid()) != 16 {
-			return fmt.Errorf("Not a valid UUID")
+			return wireErrorf("Not a valid UUID")
 		}
 		return nil
 	case schedpb.Call_RECONCILE:
@@ -177,11 +177,11 @@ func validateSchedulerCall(call *schedpb.Call) error {
 			return err
 		}
 		if call.GetUpdateFramework().GetFrameworkInfo().GetId().GetValue() != call.GetFrameworkId().GetValue() {
-			return fmt.Errorf("'framework_id' differs from 'update_framework.framework_info.id'")
+			return wireErrorf("'framework_id' differs from 'update_framework.framework_info.id'")
 		}
 		return nil
 	}
-	return fmt.Errorf("Unknown call type %v", t)
+	return wireErrorf("Unknown call type %v", t)
 }
 
 func errorEvent(msg string) *schedpb.Event {

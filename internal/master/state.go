@@ -61,7 +61,18 @@ func frameworkRoles(info *mesos.FrameworkInfo) []string {
 			return info.GetRoles()
 		}
 	}
-	return []string{info.GetRole()}
+	return []string{legacyRole(info)}
+}
+
+// legacyRole reads FrameworkInfo.role, deprecated in Mesos but still how
+// frameworks without MULTI_ROLE name their role.
+func legacyRole(info *mesos.FrameworkInfo) string {
+	return info.GetRole() //lint:ignore SA1019 Mesos compatibility: non-MULTI_ROLE frameworks use it
+}
+
+// hasLegacyRole reports whether FrameworkInfo.role is set.
+func hasLegacyRole(info *mesos.FrameworkInfo) bool {
+	return info.Role != nil //lint:ignore SA1019 Mesos compatibility: non-MULTI_ROLE frameworks use it
 }
 
 type task struct {
@@ -129,16 +140,4 @@ type offer struct {
 	resources   resources.Resources
 	created     time.Time
 	timer       *time.Timer
-}
-
-// isTerminal is Mesos's isTerminalState.
-func isTerminal(s mesos.TaskState) bool {
-	switch s {
-	case mesos.TaskState_TASK_FINISHED, mesos.TaskState_TASK_FAILED,
-		mesos.TaskState_TASK_KILLED, mesos.TaskState_TASK_LOST,
-		mesos.TaskState_TASK_ERROR, mesos.TaskState_TASK_DROPPED,
-		mesos.TaskState_TASK_GONE, mesos.TaskState_TASK_GONE_BY_OPERATOR:
-		return true
-	}
-	return false
 }

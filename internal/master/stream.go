@@ -54,15 +54,6 @@ func (s *stream) send(m proto.Message) bool {
 // close ends the stream after the queued events have been written.
 func (s *stream) close() { s.once.Do(func() { close(s.done) }) }
 
-func (s *stream) closed() bool {
-	select {
-	case <-s.done:
-		return true
-	default:
-		return false
-	}
-}
-
 // serve writes the stream to w until it is closed or the client goes away.
 // The caller has already written the headers. It returns true when the
 // client went away (as opposed to the master closing the stream).

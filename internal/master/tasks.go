@@ -47,7 +47,7 @@ func (m *Master) agentStatusUpdate(a *agent, u *agentpb.Call_Update) {
 		m.recordStatus(t, status)
 		if latest != t.state {
 			t.state = latest
-			if isTerminal(latest) {
+			if mesos.IsTerminal(latest) {
 				m.metrics.tasksByState[latest]++
 				m.freeTaskResources(t)
 			}
@@ -90,7 +90,7 @@ func (m *Master) transitionTask(f *framework, t *task, state mesos.TaskState, re
 	t.latest = st
 	m.recordStatus(t, st)
 	m.sendToFramework(f, &schedpb.Event{Type: schedpb.Event_UPDATE.Enum(), Update: &schedpb.Event_Update{Status: st}})
-	if isTerminal(state) {
+	if mesos.IsTerminal(state) {
 		m.metrics.tasksByState[state]++
 		m.freeTaskResources(t)
 		m.retireTask(f, t)

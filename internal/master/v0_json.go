@@ -216,7 +216,7 @@ func (m *Master) frameworkJSON(f *framework) jsonObject {
 	if f.multiRole() {
 		o["roles"] = f.roles()
 	} else {
-		o["role"] = f.info.GetRole()
+		o["role"] = legacyRole(f.info)
 	}
 	if f.info.Labels != nil {
 		o["labels"] = protoJSON(f.info.Labels)
