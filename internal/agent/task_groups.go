@@ -127,7 +127,7 @@ func (s *state) queuedWith(t *task) []*task {
 	}
 	var out []*task
 	for _, x := range t.ex.tasks {
-		if x.group == t.group && x.queued && !isTerminal(x.state) {
+		if x.group == t.group && x.queued && !mesos.IsTerminal(x.state) {
 			out = append(out, x)
 		}
 	}

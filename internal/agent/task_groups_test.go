@@ -122,7 +122,7 @@ func TestTaskGroupKillAndExecutorReuse(t *testing.T) {
 	m.waitState(t, "k1", mesos.TaskState_TASK_KILLED)
 	m.waitState(t, "k2", mesos.TaskState_TASK_KILLED)
 	for _, u := range m.updates("k3") {
-		if isTerminal(u.GetStatus().GetState()) {
+		if mesos.IsTerminal(u.GetStatus().GetState()) {
 			t.Fatalf("k3 of the other group ended %s", u.GetStatus().GetState())
 		}
 	}

@@ -1,8 +1,6 @@
 package master
 
 import (
-	"errors"
-	"fmt"
 	"strconv"
 
 	agentpb "github.com/agora-dev/agora/api/agora/agent/v1"
@@ -32,7 +30,7 @@ func (m *Master) launchGroup(f *framework, a *agent, role string, op *mesos.Offe
 		err     error
 	)
 	if op.Id != nil {
-		err = errors.New("The 'id' field of a LAUNCH_GROUP operation must not be set")
+		err = wireErrorf("The 'id' field of a LAUNCH_GROUP operation must not be set")
 	} else {
 		need, execNew, err = m.validateLaunchGroup(f, a, role, lg, remaining, launched)
 	}
@@ -63,17 +61,17 @@ func (m *Master) validateLaunchGroup(f *framework, a *agent, role string, lg *me
 	tasks := lg.GetTaskGroup().GetTasks()
 	switch {
 	case e == nil:
-		return none, nil, errors.New("'LaunchGroup.executor' must be set")
+		return none, nil, wireErrorf("'LaunchGroup.executor' must be set")
 	case len(tasks) == 0:
-		return none, nil, errors.New("Task group must contain at least one task")
+		return none, nil, wireErrorf("Task group must contain at least one task")
 	case e.GetType() != mesos.ExecutorInfo_DEFAULT:
-		return none, nil, fmt.Errorf("'ExecutorInfo.type' must be 'DEFAULT' for a LAUNCH_GROUP operation, not '%s'", e.GetType())
+		return none, nil, wireErrorf("'ExecutorInfo.type' must be 'DEFAULT' for a LAUNCH_GROUP operation, not '%s'", e.GetType())
 	case e.Command != nil:
-		return none, nil, errors.New("'ExecutorInfo.command' must not be set for 'DEFAULT' executor")
+		return none, nil, wireErrorf("'ExecutorInfo.command' must not be set for 'DEFAULT' executor")
 	case e.FrameworkId == nil:
-		return none, nil, errors.New("'ExecutorInfo.framework_id' must be set")
+		return none, nil, wireErrorf("'ExecutorInfo.framework_id' must be set")
 	case e.GetFrameworkId().GetValue() != f.id:
-		return none, nil, fmt.Errorf("ExecutorInfo has an invalid FrameworkID (%s, expected %s)", e.GetFrameworkId().GetValue(), f.id)
+		return none, nil, wireErrorf("ExecutorInfo has an invalid FrameworkID (%s, expected %s)", e.GetFrameworkId().GetValue(), f.id)
 	}
 	eid := e.GetExecutorId().GetValue()
 	if err := validateID("executor id", eid); err != nil {
@@ -88,7 +86,7 @@ func (m *Master) validateLaunchGroup(f *framework, a *agent, role string, lg *me
 	}
 	if existing != nil {
 		if !sameExecutor(existing, e) {
-			return none, nil, fmt.Errorf("ExecutorInfo is not compatible with the ExecutorInfo of the running executor %s", eid)
+			return none, nil, wireErrorf("ExecutorInfo is not compatible with the ExecutorInfo of the running executor %s", eid)
 		}
 	} else {
 		if err := checkAllocationRole(e.GetResources(), role); err != nil {
@@ -96,14 +94,14 @@ func (m *Master) validateLaunchGroup(f *framework, a *agent, role string, lg *me
 		}
 		res, err := resources.FromProto(e.GetResources())
 		if err != nil {
-			return none, nil, fmt.Errorf("Executor '%s' uses invalid resources: %v", eid, err)
+			return none, nil, wireErrorf("Executor '%s' uses invalid resources: %v", eid, err)
 		}
 		if mem := res.Scalar("mem"); mem < minDefaultExecutorMemMB {
-			return none, nil, fmt.Errorf("Executor '%s' uses less memory (%sMB) than the minimum required (%dMB)",
+			return none, nil, wireErrorf("Executor '%s' uses less memory (%sMB) than the minimum required (%dMB)",
 				eid, strconv.FormatFloat(mem, 'f', -1, 64), minDefaultExecutorMemMB)
 		}
 		if res.Scalar("disk") <= 0 {
-			return none, nil, fmt.Errorf("Executor '%s' uses no disk", eid)
+			return none, nil, wireErrorf("Executor '%s' uses no disk", eid)
 		}
 		need = res
 		info := proto.Clone(e).(*mesos.ExecutorInfo)
@@ -119,7 +117,7 @@ func (m *Master) validateLaunchGroup(f *framework, a *agent, role string, lg *me
 		need = need.Add(res)
 	}
 	if !remaining.Contains(need) {
-		return none, nil, fmt.Errorf("Task group uses more resources %s than available %s", need, remaining)
+		return none, nil, wireErrorf("Task group uses more resources %s than available %s", need, remaining)
 	}
 	return need, execNew, nil
 }
@@ -130,43 +128,43 @@ func (m *Master) validateGroupTask(f *framework, a *agent, role, eid string, t *
 	var none resources.Resources
 	id := t.GetTaskId().GetValue()
 	if err := validateID("task id", id); err != nil {
-		return none, fmt.Errorf("Task group has an invalid task: %v", err)
+		return none, wireErrorf("Task group has an invalid task: %v", err)
 	}
 	if _, dup := f.tasks[id]; dup || seen[id] {
-		return none, fmt.Errorf("Task has duplicate ID: %s", id)
+		return none, wireErrorf("Task has duplicate ID: %s", id)
 	}
 	seen[id] = true
 	if t.GetAgentId().GetValue() != a.id {
-		return none, fmt.Errorf("Task '%s' uses invalid agent: %s (the offers are from agent %s)", id, t.GetAgentId().GetValue(), a.id)
+		return none, wireErrorf("Task '%s' uses invalid agent: %s (the offers are from agent %s)", id, t.GetAgentId().GetValue(), a.id)
 	}
 	if x := t.GetExecutor(); x != nil && x.GetExecutorId().GetValue() != eid {
-		return none, fmt.Errorf("The `ExecutorInfo` of task '%s' is different from executor '%s'", id, eid)
+		return none, wireErrorf("The `ExecutorInfo` of task '%s' is different from executor '%s'", id, eid)
 	}
 	if t.Command == nil {
-		return none, fmt.Errorf("Task '%s' of the task group must have a 'command'", id)
+		return none, wireErrorf("Task '%s' of the task group must have a 'command'", id)
 	}
 	if t.Container != nil && t.GetContainer().GetType() == mesos.ContainerInfo_DOCKER {
-		return none, fmt.Errorf("Docker ContainerInfo is not supported on task '%s' of a task group", id)
+		return none, wireErrorf("Docker ContainerInfo is not supported on task '%s' of a task group", id)
 	}
 	if err := checkAllocationRole(t.GetResources(), role); err != nil {
 		return none, err
 	}
 	res, err := resources.FromProto(t.GetResources())
 	if err != nil {
-		return none, fmt.Errorf("Task '%s' uses invalid resources: %v", id, err)
+		return none, wireErrorf("Task '%s' uses invalid resources: %v", id, err)
 	}
 	if res.IsEmpty() {
-		return none, fmt.Errorf("Task '%s' uses no resources", id)
+		return none, wireErrorf("Task '%s' uses no resources", id)
 	}
 	if kp := t.GetKillPolicy(); kp != nil && kp.GetGracePeriod().GetNanoseconds() < 0 {
-		return none, fmt.Errorf("Task '%s': 'kill_policy.grace_period' must be non-negative", id)
+		return none, wireErrorf("Task '%s': 'kill_policy.grace_period' must be non-negative", id)
 	}
 	if t.GetMaxCompletionTime().GetNanoseconds() < 0 {
-		return none, fmt.Errorf("Task '%s': 'max_completion_time' must be non-negative", id)
+		return none, wireErrorf("Task '%s': 'max_completion_time' must be non-negative", id)
 	}
 	if hc := t.GetHealthCheck(); hc != nil {
 		if err := health.Validate(hc); err != nil {
-			return none, fmt.Errorf("Task '%s' has an invalid health check: %v", id, err)
+			return none, wireErrorf("Task '%s' has an invalid health check: %v", id, err)
 		}
 	}
 	return res, nil
