@@ -20,6 +20,7 @@ import (
 	"github.com/agora-dev/agora/internal/agent"
 	"github.com/agora-dev/agora/internal/cli"
 	"github.com/agora-dev/agora/internal/executor"
+	"github.com/agora-dev/agora/internal/executor/defaultexec"
 	"github.com/agora-dev/agora/internal/local"
 	"github.com/agora-dev/agora/internal/master"
 	"github.com/agora-dev/agora/internal/version"
@@ -39,6 +40,9 @@ var commands = []command{
 	}},
 	{"executor", "the built-in command executor (started by agents)", func(ctx context.Context, args []string) int {
 		return executor.Main(ctx, os.Getenv, newLogger("warn", os.Stderr))
+	}},
+	{"default-executor", "the built-in default executor for task groups (started by agents)", func(ctx context.Context, args []string) int {
+		return defaultexec.Main(ctx, os.Getenv, newLogger("warn", os.Stderr))
 	}},
 	{"version", "print the version", func(context.Context, []string) int {
 		fmt.Printf("agora %s (Mesos API %s)\n", version.Agora, version.Mesos)

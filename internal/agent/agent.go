@@ -60,8 +60,11 @@ type Config struct {
 	// os.Executable() and ["executor"].
 	ExecutorPath string
 	ExecutorArgs []string
-	// ExecutorEnv is added to the environment of command executors
-	// ("NAME=value" entries).
+	// DefaultExecutorArgs follow ExecutorPath to start the default
+	// executor, which runs task groups; default ["default-executor"].
+	DefaultExecutorArgs []string
+	// ExecutorEnv is added to the environment of command and default
+	// executors ("NAME=value" entries).
 	ExecutorEnv []string
 
 	ExecutorRegistrationTimeout time.Duration // default 1m
@@ -97,6 +100,7 @@ func DefaultConfig() Config {
 		Port:                        5051,
 		WorkDir:                     "/tmp/agora/agent",
 		ExecutorArgs:                []string{"executor"},
+		DefaultExecutorArgs:         []string{"default-executor"},
 		ExecutorRegistrationTimeout: time.Minute,
 		ExecutorShutdownGracePeriod: 5 * time.Second,
 		ProcessKillGrace:            time.Second,
@@ -154,6 +158,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ExecutorArgs == nil {
 		c.ExecutorArgs = d.ExecutorArgs
+	}
+	if c.DefaultExecutorArgs == nil {
+		c.DefaultExecutorArgs = d.DefaultExecutorArgs
 	}
 	setDur := func(v *time.Duration, def time.Duration) {
 		if *v == 0 {

@@ -56,6 +56,7 @@ func startAgent(t *testing.T, m *fakeMaster, mutate func(*Config)) *testAgent {
 	cfg.Attributes = "rack:r1"
 	cfg.ExecutorPath = os.Args[0]
 	cfg.ExecutorArgs = []string{"-test.run=^$"}
+	cfg.DefaultExecutorArgs = []string{"-test.run=^$", "default-executor"}
 	cfg.ExecutorEnv = []string{"AGORA_TEST_EXEC=1"}
 	cfg.ExecutorShutdownGracePeriod = 2 * time.Second
 	cfg.StatusUpdateRetry = 10 * time.Second

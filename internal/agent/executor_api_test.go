@@ -296,15 +296,16 @@ func TestKillDuringLaunchAndTaskGroups(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "idle executor killed", func() bool { return len(processesWith(marker)) == 0 })
 
+	// A task group needs a DEFAULT executor.
 	ev := runTaskEvent("fw1", nil)
 	ev.RunTask.ExecutorInfo = &mesos.ExecutorInfo{ExecutorId: &mesos.ExecutorID{Value: proto.String("def")},
-		Type: mesos.ExecutorInfo_DEFAULT.Enum()}
+		Type: mesos.ExecutorInfo_CUSTOM.Enum()}
 	ev.RunTask.TaskGroup = &mesos.TaskGroupInfo{Tasks: []*mesos.TaskInfo{commandTask("g1", "true"), commandTask("g2", "true")}}
 	m.send(ev)
 	for _, id := range []string{"g1", "g2"} {
 		u := m.waitState(t, id, mesos.TaskState_TASK_ERROR)
 		if u.GetStatus().GetReason() != mesos.TaskStatus_REASON_TASK_GROUP_INVALID ||
-			!strings.Contains(u.GetStatus().GetMessage(), "not supported") {
+			!strings.Contains(u.GetStatus().GetMessage(), "DEFAULT") {
 			t.Errorf("%s: %v", id, u.GetStatus())
 		}
 	}

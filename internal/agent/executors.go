@@ -36,11 +36,7 @@ func (s *state) runTask(rt *agentpb.Event_RunTask) {
 	f.terminating = false
 
 	if tg := rt.GetTaskGroup(); tg != nil {
-		for _, ti := range tg.GetTasks() {
-			s.statusUpdate(fwID, s.newAgentUpdate(ti.GetTaskId().GetValue(), rt.GetExecutorInfo().GetExecutorId().GetValue(),
-				mesos.TaskState_TASK_ERROR, mesos.TaskStatus_REASON_TASK_GROUP_INVALID, "task groups are not supported yet"))
-		}
-		s.maybeRemoveFramework(f)
+		s.runTaskGroup(f, rt.GetExecutorInfo(), tg)
 		return
 	}
 	ti := rt.GetTask()
@@ -160,11 +156,18 @@ func (s *state) commandExecutorInfo(fi *mesos.FrameworkInfo, ti *mesos.TaskInfo)
 
 // newExecutor registers an executor and starts launching it.
 func (s *state) newExecutor(f *framework, ei *mesos.ExecutorInfo, command bool) *executor {
+	return s.newExecutorKind(f, ei, command, false)
+}
+
+// newExecutorKind is newExecutor for the command executor, the default
+// executor or (both false) a custom executor.
+func (s *state) newExecutorKind(f *framework, ei *mesos.ExecutorInfo, command, defaultExec bool) *executor {
 	e := &executor{
 		fw:          f,
 		id:          ei.GetExecutorId().GetValue(),
 		info:        ei,
 		command:     command,
+		defaultExec: defaultExec,
 		containerID: newUUIDString(),
 		state:       execLaunching,
 	}
@@ -220,8 +223,13 @@ func (s *state) launched(e *executor, p *proc.Process, err error) {
 	})
 }
 
-// deliver sends a queued task to the executor's stream as LAUNCH.
+// deliver sends a queued task to the executor's stream as LAUNCH, or its
+// whole group as LAUNCH_GROUP.
 func (s *state) deliver(t *task) {
+	if t.group != nil {
+		s.deliverGroup(t)
+		return
+	}
 	t.queued = false
 	e := t.ex
 	e.stream.push(&executorpb.Event{
@@ -253,9 +261,11 @@ func (s *state) killTask(fwID, taskID string, policy *mesos.KillPolicy) {
 	e := t.ex
 	s.a.log.Info("killing task", "framework_id", fwID, "task_id", taskID, "executor_id", e.id)
 	if t.queued {
-		s.statusUpdate(fwID, s.newAgentUpdate(taskID, e.id, mesos.TaskState_TASK_KILLED,
-			mesos.TaskStatus_REASON_TASK_KILLED_DURING_LAUNCH, "Killed before delivery to the executor"))
-		t.queued = false
+		for _, q := range s.queuedWith(t) {
+			s.statusUpdate(fwID, s.newAgentUpdate(q.id(), e.id, mesos.TaskState_TASK_KILLED,
+				mesos.TaskStatus_REASON_TASK_KILLED_DURING_LAUNCH, "Killed before delivery to the executor"))
+			q.queued = false
+		}
 		if e.liveTasks() == 0 && e.state == execLaunching && e.proc != nil {
 			// An executor that would start with nothing to run.
 			e.state = execTerminating

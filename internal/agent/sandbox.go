@@ -59,6 +59,9 @@ func (s *state) launchSpec(e *executor) launchSpec {
 	case e.command:
 		path = s.a.cfg.ExecutorPath
 		args = append([]string{path}, s.a.cfg.ExecutorArgs...)
+	case e.defaultExec:
+		path = s.a.cfg.ExecutorPath
+		args = append([]string{path}, s.a.cfg.DefaultExecutorArgs...)
 	case cmd.GetShell():
 		path = "/bin/sh"
 		args = []string{"sh", "-c", cmd.GetValue()}
@@ -106,7 +109,7 @@ func (s *state) executorEnv(e *executor) []string {
 		add("MESOS_RECOVERY_TIMEOUT", "15mins")
 		add("MESOS_SUBSCRIPTION_BACKOFF_MAX", "2secs")
 	}
-	if e.command {
+	if e.command || e.defaultExec {
 		env = append(env, a.cfg.ExecutorEnv...)
 	}
 	for _, v := range e.info.GetCommand().GetEnvironment().GetVariables() {

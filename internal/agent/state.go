@@ -73,6 +73,7 @@ type executor struct {
 	id          string
 	info        *mesos.ExecutorInfo
 	command     bool // built-in command executor
+	defaultExec bool // built-in default executor (task groups)
 	containerID string
 	directory   string
 	state       executorState
@@ -105,6 +106,9 @@ type task struct {
 	state    mesos.TaskState // latest state accepted
 	statuses []*mesos.TaskStatus
 	queued   bool // not yet delivered to the executor
+	// group is the task group the task came in, delivered together as
+	// LAUNCH_GROUP; nil for a single task.
+	group *mesos.TaskGroupInfo
 }
 
 func (t *task) id() string { return t.info.GetTaskId().GetValue() }

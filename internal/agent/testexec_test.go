@@ -17,15 +17,23 @@ import (
 	executorpb "github.com/agora-dev/agora/api/mesos/v1/executor"
 	"github.com/agora-dev/agora/api/recordio"
 	cmdexec "github.com/agora-dev/agora/internal/executor"
+	"github.com/agora-dev/agora/internal/executor/defaultexec"
 	"google.golang.org/protobuf/proto"
 )
 
 func TestMain(m *testing.M) {
 	switch os.Getenv("AGORA_TEST_EXEC") {
 	case "1":
-		// The real built-in command executor, as `agora executor` runs it.
+		// The real built-in command executor, as `agora executor` runs it,
+		// or the default executor, as `agora default-executor` does.
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-		code := cmdexec.Main(ctx, os.Getenv, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+		logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+		var code int
+		if os.Args[len(os.Args)-1] == "default-executor" {
+			code = defaultexec.Main(ctx, os.Getenv, logger)
+		} else {
+			code = cmdexec.Main(ctx, os.Getenv, logger)
+		}
 		stop()
 		os.Exit(code)
 	case "custom":

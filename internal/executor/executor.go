@@ -27,6 +27,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
+	"github.com/agora-dev/agora/internal/executor/health"
 	"github.com/agora-dev/agora/internal/proc"
 	sdk "github.com/agora-dev/agora/sdk/executor"
 )
@@ -181,6 +182,8 @@ type commandExecutor struct {
 	killGrace *time.Duration // set when a kill was asked for
 	// +checklocks:mu
 	terminal bool // a terminal update was sent (or is being sent)
+	// +checklocks:mu
+	healthKill string // why the health check killed the task, if it did
 
 	endOnce sync.Once
 	ended   chan struct{} // closed after the terminal update was sent
@@ -223,11 +226,13 @@ func (e *commandExecutor) LaunchTask(d *sdk.Driver, task *mesos.TaskInfo) {
 	e.task = task
 	e.mu.Unlock()
 	id := task.GetTaskId()
-	if task.GetHealthCheck() != nil {
-		e.log.Warn("command executor: health checks are not supported yet; ignoring", "task", id.GetValue())
-	}
-
 	e.send(d, id, mesos.TaskState_TASK_STARTING, "", nil)
+	if hc := task.GetHealthCheck(); hc != nil {
+		if err := health.Validate(hc); err != nil {
+			e.finish(d, id, mesos.TaskState_TASK_FAILED, "Task has an invalid health check: "+err.Error())
+			return
+		}
+	}
 
 	spec, err := e.spec(task)
 	if err != nil {
@@ -256,10 +261,13 @@ func (e *commandExecutor) LaunchTask(d *sdk.Driver, task *mesos.TaskInfo) {
 	}
 	e.send(d, id, mesos.TaskState_TASK_RUNNING, "", cs)
 
+	stopHealth := e.startHealthCheck(d, task, spec)
 	<-p.Done()
+	stopHealth()
 	exit := p.Exit()
 	e.mu.Lock()
 	killed := e.killGrace != nil
+	healthKill := e.healthKill
 	e.mu.Unlock()
 	state, msg := mesos.TaskState_TASK_FAILED, exitMessage(exit)
 	switch {
@@ -269,13 +277,74 @@ func (e *commandExecutor) LaunchTask(d *sdk.Driver, task *mesos.TaskInfo) {
 		state = mesos.TaskState_TASK_FINISHED
 	}
 	e.log.Info("command executor: task ended", "task", id.GetValue(), "state", state.String(), "exit", msg)
+	if killed && healthKill != "" {
+		// As Mesos: the task ends TASK_KILLED with healthy unset to false.
+		e.finishStatus(d, &mesos.TaskStatus{TaskId: id, State: state.Enum(), Healthy: proto.Bool(false),
+			Message: proto.String(healthKill + " (" + msg + ")")})
+		return
+	}
 	e.finish(d, id, state, msg)
+}
+
+// startHealthCheck runs the task's health check, if it has one, until the
+// returned function is called. Each change of health is sent as a
+// TASK_RUNNING update; a check that fails consecutive_failures times
+// kills the task.
+func (e *commandExecutor) startHealthCheck(d *sdk.Driver, task *mesos.TaskInfo, spec proc.Spec) (stop func()) {
+	hc := task.GetHealthCheck()
+	if hc == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	id := task.GetTaskId()
+	go func() {
+		defer close(done)
+		opts := health.Options{Dir: spec.Dir, Env: spec.Env, Logger: e.log.With("task", id.GetValue())}
+		_ = health.Run(ctx, hc, opts, func(r health.Result) {
+			e.sendMu.Lock()
+			e.mu.Lock()
+			over := e.terminal || e.killGrace != nil
+			if r.Kill && !over {
+				e.healthKill = fmt.Sprintf("Task killed after its health check failed %d consecutive times: %s",
+					r.ConsecutiveFailures, r.Message)
+			}
+			e.mu.Unlock()
+			if !over {
+				e.sendStatusLocked(d, &mesos.TaskStatus{TaskId: id, State: mesos.TaskState_TASK_RUNNING.Enum(),
+					Healthy: proto.Bool(r.Healthy), Reason: mesos.TaskStatus_REASON_TASK_HEALTH_CHECK_STATUS_UPDATED.Enum(),
+					Message: optionalString(r.Message)})
+			}
+			e.sendMu.Unlock()
+			if r.Kill && !over {
+				e.log.Warn("command executor: killing unhealthy task", "task", id.GetValue(), "failures", r.ConsecutiveFailures)
+				e.KillTask(d, id, nil)
+			}
+		})
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+func optionalString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return proto.String(s)
 }
 
 // spec describes the task's process: its command, in the sandbox, output
 // appended to the sandbox's stdout and stderr files.
 func (e *commandExecutor) spec(task *mesos.TaskInfo) (proc.Spec, error) {
-	cmd := task.GetCommand()
+	return TaskSpec(task.GetCommand(), e.env, e.sandbox, e.log)
+}
+
+// TaskSpec describes the process of a task's command: run in dir with
+// base plus the command's environment, output appended to dir's stdout
+// and stderr files.
+func TaskSpec(cmd *mesos.CommandInfo, base []string, dir string, log *slog.Logger) (proc.Spec, error) {
 	if cmd == nil {
 		return proc.Spec{}, errors.New("task has no command")
 	}
@@ -285,14 +354,14 @@ func (e *commandExecutor) spec(task *mesos.TaskInfo) (proc.Spec, error) {
 		case mesos.Environment_Variable_VALUE:
 			over = append(over, v.GetName()+"="+v.GetValue())
 		default:
-			e.log.Warn("command executor: ignoring environment variable that is not a plain value", "name", v.GetName(), "type", v.GetType().String())
+			log.Warn("executor: ignoring environment variable that is not a plain value", "name", v.GetName(), "type", v.GetType().String())
 		}
 	}
 	spec := proc.Spec{
-		Env:    mergeEnv(e.env, over, nil),
-		Dir:    e.sandbox,
-		Stdout: sandboxFile(e.sandbox, "stdout"),
-		Stderr: sandboxFile(e.sandbox, "stderr"),
+		Env:    mergeEnv(base, over, nil),
+		Dir:    dir,
+		Stdout: sandboxFile(dir, "stdout"),
+		Stderr: sandboxFile(dir, "stderr"),
 	}
 	if cmd.GetShell() { // shell defaults to true
 		if cmd.GetValue() == "" {
@@ -402,11 +471,20 @@ func (e *commandExecutor) killAndWait(grace time.Duration) {
 
 // finish sends the task's terminal update, once.
 func (e *commandExecutor) finish(d *sdk.Driver, id *mesos.TaskID, state mesos.TaskState, msg string) {
+	st := &mesos.TaskStatus{TaskId: id, State: state.Enum()}
+	if msg != "" {
+		st.Message = proto.String(msg)
+	}
+	e.finishStatus(d, st)
+}
+
+// finishStatus sends the task's terminal status, once.
+func (e *commandExecutor) finishStatus(d *sdk.Driver, st *mesos.TaskStatus) {
 	e.sendMu.Lock()
 	e.mu.Lock()
 	e.terminal = true
 	e.mu.Unlock()
-	e.sendLocked(d, id, state, msg, nil)
+	e.sendStatusLocked(d, st)
 	e.sendMu.Unlock()
 	e.endOnce.Do(func() { close(e.ended) })
 }
@@ -427,9 +505,15 @@ func (e *commandExecutor) sendLocked(d *sdk.Driver, id *mesos.TaskID, state meso
 	if msg != "" {
 		st.Message = proto.String(msg)
 	}
+	e.sendStatusLocked(d, st)
+}
+
+// sendStatusLocked sends one status; e.sendMu must be held.
+func (e *commandExecutor) sendStatusLocked(d *sdk.Driver, st *mesos.TaskStatus) {
 	if err := d.SendStatusUpdate(st); err != nil {
 		// The update stays unacknowledged and is resent on resubscription.
-		e.log.Warn("command executor: status update failed", "task", id.GetValue(), "state", state.String(), "error", err)
+		e.log.Warn("command executor: status update failed", "task", st.GetTaskId().GetValue(),
+			"state", st.GetState().String(), "error", err)
 	}
 }
 

@@ -69,11 +69,7 @@ func (m *Master) accept(f *framework, acc *schedpb.Call_Accept) {
 				}
 			}
 		case mesos.Offer_Operation_LAUNCH_GROUP:
-			for _, t := range op.GetLaunchGroup().GetTaskGroup().GetTasks() {
-				m.sendMasterUpdate(f, t.GetTaskId(), t.GetAgentId(), mesos.TaskState_TASK_ERROR,
-					mesos.TaskStatus_REASON_TASK_GROUP_INVALID,
-					"Task groups (LAUNCH_GROUP) are not supported by this version of Agora yet")
-			}
+			remaining = m.launchGroup(f, a, role, op, remaining, launched)
 		default:
 			m.log.Info("unsupported offer operation ignored", "framework", f.id, "type", op.GetType().String())
 			if op.Id != nil {

@@ -257,8 +257,8 @@ func commandJSON(c *mesos.CommandInfo) jsonObject {
 		uris = append(uris, jsonObject{"value": u.GetValue(), "executable": u.GetExecutable()})
 	}
 	o := jsonObject{"shell": c.GetShell(), "value": c.GetValue(), "argv": nonNil(c.GetArguments()), "uris": uris}
-	if c.Environment != nil {
-		o["environment"] = protoJSON(c.Environment)
+	if env := c.GetEnvironment(); env != nil { // c is nil for DEFAULT executors
+		o["environment"] = protoJSON(env)
 	}
 	return o
 }
