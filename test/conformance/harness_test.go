@@ -66,6 +66,11 @@ func testMain(m *testing.M) int {
 			"github.com/mesos/mesos-go/api/v1/cmd/example-scheduler",
 			"github.com/mesos/mesos-go/api/v1/cmd/example-executor"},
 	}
+	if bin := os.Getenv("AGORA_BIN"); bin != "" {
+		// Run the clients against an agora built elsewhere (another
+		// branch, a release) instead of the one in ../..
+		agoraBin, builds = bin, builds[1:]
+	}
 	for _, args := range builds {
 		cmd := exec.Command("go", args...)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
