@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -106,8 +107,8 @@ func (p *proc) output() string {
 // exitCode is the process's exit status once it has exited.
 func (p *proc) exitCode() int { return p.cmd.ProcessState.ExitCode() }
 
-// start runs bin with args and stops it (SIGTERM, then SIGKILL) when the
-// test ends, logging its output if the test failed.
+// start runs bin with args and stops it when the test ends, logging its
+// output if the test failed.
 func start(t *testing.T, bin string, args ...string) *proc {
 	t.Helper()
 	p := &proc{name: filepath.Base(bin), cmd: exec.Command(bin, args...)}
@@ -118,18 +119,24 @@ func start(t *testing.T, bin string, args ...string) *proc {
 	p.done = make(chan struct{})
 	go func() { _ = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(15 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
+		p.stop()
 		if t.Failed() {
 			t.Logf("output of %s %s:\n%s", p.name, strings.Join(args, " "), p.output())
 		}
 	})
 	return p
+}
+
+// stop sends SIGTERM, then SIGKILL if the process is still there after
+// 15 s, and waits for it to exit. Stopping an exited process does nothing.
+func (p *proc) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
 }
 
 // run runs a mesos-go program to its end, bounded by programTimeout, and
@@ -186,6 +193,7 @@ type cluster struct {
 	t      *testing.T
 	dir    string // everything the cluster writes lives under dir
 	master string // host:port
+	mproc  *proc
 	agents []*proc
 }
 
@@ -197,9 +205,22 @@ func newCluster(t *testing.T) *cluster {
 	// Registered before any process starts, so it runs after they have
 	// all been stopped (cleanups run last-in, first-out).
 	t.Cleanup(func() { checkNoStrays(t, c.dir) })
-	m := start(t, agoraBin, "master", "--ip=127.0.0.1", "--port=0", "--work_dir="+filepath.Join(c.dir, "master"))
-	c.master = m.waitListening(t)
+	c.mproc = start(t, agoraBin, "master", "--ip=127.0.0.1", "--port=0", "--work_dir="+filepath.Join(c.dir, "master"))
+	c.master = c.mproc.waitListening(t)
 	return c
+}
+
+// restartMaster stops the master and starts a new one on the same address
+// and work directory, as an operator restarting it would.
+func (c *cluster) restartMaster() {
+	t := c.t
+	t.Helper()
+	c.mproc.stop()
+	_, port, _ := net.SplitHostPort(c.master)
+	c.mproc = start(t, agoraBin, "master", "--ip=127.0.0.1", "--port="+port, "--work_dir="+filepath.Join(c.dir, "master"))
+	if got := c.mproc.waitListening(t); got != c.master {
+		t.Fatalf("restarted master listens on %s, want %s", got, c.master)
+	}
 }
 
 // addAgent starts one more agent and waits until the master lists it as

@@ -23,18 +23,10 @@ func TestMwatch(t *testing.T) {
 	host, port, _ := net.SplitHostPort(c.master)
 	w := start(t, mwatchBin, "-master", host, "-port", port)
 
-	exited := func() bool {
-		select {
-		case <-w.done:
-			return true
-		default:
-			return false
-		}
-	}
 	waitOutput := func(what string, re *regexp.Regexp) {
 		t.Helper()
 		waitFor(t, 30*time.Second, "mwatch to print "+what, func() bool {
-			if exited() {
+			if exited(w) {
 				t.Fatalf("mwatch exited (status %d) before printing %s; output:\n%s", w.exitCode(), what, w.output())
 			}
 			return re.MatchString(w.output())
@@ -54,10 +46,10 @@ func TestMwatch(t *testing.T) {
 		}
 		c.addAgent() // returns once the master lists the agent as active
 		deadline := time.Now().Add(3 * time.Second)
-		for !agentAdded.MatchString(w.output()) && time.Now().Before(deadline) && !exited() {
+		for !agentAdded.MatchString(w.output()) && time.Now().Before(deadline) && !exited(w) {
 			time.Sleep(20 * time.Millisecond)
 		}
-		if exited() {
+		if exited(w) {
 			t.Fatalf("mwatch exited (status %d); output:\n%s", w.exitCode(), w.output())
 		}
 	}
