@@ -44,29 +44,35 @@ func (m *Master) agentStatusUpdate(a *agent, u *agentpb.Call_Update) {
 			status.ExecutorId = &mesos.ExecutorID{Value: proto.String(t.executorID)}
 		}
 		t.latest = status
-		m.recordStatus(t, status)
+		added := m.recordStatus(t, status)
 		if latest != t.state {
 			t.state = latest
-			m.opTaskUpdated(fid, t, status)
 			if mesos.IsTerminal(latest) {
 				m.metrics.tasksByState[latest]++
 				m.freeTaskResources(t)
 			}
+		}
+		if added {
+			// One TASK_UPDATED per new status, with the latest state, as
+			// Mesos publishes them.
+			m.opTaskUpdated(fid, t, status)
 		}
 	}
 	m.sendToFramework(f, &schedpb.Event{Type: schedpb.Event_UPDATE.Enum(), Update: &schedpb.Event_Update{Status: status}})
 }
 
 // recordStatus appends a status to the task's history (one entry per
-// state change, without the payload).
-func (m *Master) recordStatus(t *task, s *mesos.TaskStatus) {
+// change of state or health, without the payload) and reports whether it
+// was new.
+func (m *Master) recordStatus(t *task, s *mesos.TaskStatus) bool {
 	if n := len(t.statuses); n > 0 && t.statuses[n-1].GetState() == s.GetState() &&
 		t.statuses[n-1].GetHealthy() == s.GetHealthy() {
-		return
+		return false
 	}
 	c := proto.Clone(s).(*mesos.TaskStatus)
 	c.Data = nil
 	t.statuses = append(t.statuses, c)
+	return true
 }
 
 // transitionTask moves a task to a state the master decided (agent lost,

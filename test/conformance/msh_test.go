@@ -64,9 +64,6 @@ func TestMshPod(t *testing.T) {
 	t.Parallel()
 	c := startCluster(t)
 	code, out := run(t, mshBin, "-master", c.master, "-pod", "--", "echo", "hello-from-pod")
-	if code != 0 && strings.Contains(out, "REASON_TASK_GROUP_INVALID") && strings.Contains(out, "not supported") {
-		t.Skipf("task groups (LAUNCH_GROUP) are not merged yet: msh -pod got TASK_ERROR: %s", failureLine(out))
-	}
 	if code != 0 {
 		t.Fatalf("msh -pod -- echo: exit %d, want 0; output:\n%s", code, out)
 	}

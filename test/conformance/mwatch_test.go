@@ -17,8 +17,8 @@ import (
 func TestMwatch(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
-	if code := operatorSubscribeStatus(t, c.master); code == http.StatusNotFound || code == http.StatusNotImplemented {
-		t.Skipf("the operator API is not merged yet: POST /api/v1 SUBSCRIBE answered %d (mwatch needs it; see branch operator)", code)
+	if code := operatorSubscribeStatus(t, c.master); code != http.StatusOK {
+		t.Fatalf("POST /api/v1 SUBSCRIBE answered %d, want 200", code)
 	}
 	host, port, _ := net.SplitHostPort(c.master)
 	w := start(t, mwatchBin, "-master", host, "-port", port)
