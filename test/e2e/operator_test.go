@@ -128,8 +128,10 @@ func TestOperatorAPI(t *testing.T) {
 	if id := value(ops.next("TASK_ADDED", 10*time.Second), "task_added", "task", "task_id", "value"); id != "op-1" {
 		t.Errorf("TASK_ADDED for %v", id)
 	}
-	ops.nextTaskUpdate("op-1", "TASK_RUNNING")
+	// The agent forwards the next update only after the framework
+	// acknowledged the previous one, so acknowledge first.
 	s.updates(30*time.Second, func(seen map[string][]string) bool { return last(seen["op-1"]) == "TASK_RUNNING" })
+	ops.nextTaskUpdate("op-1", "TASK_RUNNING")
 
 	var tasks struct {
 		GetTasks struct {
