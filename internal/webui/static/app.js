@@ -140,10 +140,16 @@
   function applyEvent(ev) {
     stats.events++;
     switch (ev.type) {
-      case 'SUBSCRIBED':
+      case 'SUBSCRIBED': {
+        const t0 = performance.now();
         loadState(ev.subscribed.get_state || {});
         stats.subscribed++;
+        stats.subscribedAt = performance.now();
+        stats.subscribedBytes = stats.lastRecordBytes;
+        stats.subscribedParseMs = stats.lastParseMs;
+        stats.loadMs = stats.subscribedAt - t0;
         break;
+      }
       case 'TASK_ADDED':
         putTask(taskFromProto(ev.task_added.task));
         break;
@@ -256,7 +262,11 @@
         const b = flat();
         const rec = b.subarray(0, need);
         chunks = [b.subarray(need)]; have = b.length - need; need = -1;
-        onRecord(JSON.parse(dec.decode(rec)));
+        const t0 = performance.now();
+        const ev = JSON.parse(dec.decode(rec));
+        stats.lastRecordBytes = rec.length;
+        stats.lastParseMs = performance.now() - t0;
+        onRecord(ev);
       }
     };
   }
@@ -353,7 +363,7 @@
       else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
       else el.setAttribute(k, v);
     }
-    for (const c of children.flat()) {
+    for (const c of children.flat(3)) {
       if (c === null || c === undefined || c === false) continue;
       el.append(c instanceof Node ? c : document.createTextNode(String(c)));
     }
@@ -381,8 +391,10 @@
   // setCell writes a value (string, number, or {text, href, cls}) into a td,
   // touching the DOM only when it changed.
   function setCell(td, v) {
+    const base = td.dataset.base || '';
+    let cls = base;
     if (v !== null && typeof v === 'object') {
-      const cls = v.cls || '';
+      cls = ((base + ' ' + (v.cls || '')).trim());
       if (td.className !== cls) td.className = cls;
       if (v.href) {
         let a = td.firstChild;
@@ -392,11 +404,13 @@
         return;
       }
       v = v.text;
-    } else if (td.className) td.className = '';
+    } else if (td.className !== cls) td.className = cls;
     const s = v === undefined || v === null ? '' : String(v);
     if (td.firstChild && td.firstChild.nodeName === 'A') td.textContent = '';
     if (td.textContent !== s) td.textContent = s;
   }
+
+  const cell = (c) => h('td', { class: c.num ? 'num' : '', 'data-base': c.num ? 'num' : '' });
 
   // Table renders one page of rows and reuses its row elements, so an update
   // costs work proportional to the rows on screen, not to the cluster size.
@@ -412,7 +426,7 @@
       this.next = h('button', { type: 'button', onclick: () => { this.page++; this.render(); } }, 'Next ›');
       this.el = h('div', { id },
         h('table', {}, h('thead', {}, h('tr', {}, columns.map((c) => h('th', { class: c.num ? 'num' : '' }, c.title)))), this.body),
-        h('div', { class: 'pager' }, this.prev, this.next, this.info));
+        this.pager = h('div', { class: 'pager' }, this.prev, this.next, this.info));
     }
     set(rows) { this.rows = rows; this.render(); }
     render() {
@@ -422,7 +436,7 @@
       const want = Math.max(to - from, n === 0 ? 1 : 0);
       while (this.body.rows.length > want) this.body.lastChild.remove();
       while (this.body.rows.length < want) {
-        this.body.append(h('tr', {}, this.columns.map((c) => h('td', { class: c.num ? 'num' : '' }))));
+        this.body.append(h('tr', {}, this.columns.map(cell)));
       }
       if (n === 0) {
         const tr = this.body.rows[0];
@@ -433,12 +447,13 @@
         for (let i = from; i < to; i++) {
           const tr = this.body.rows[i - from];
           if (tr.cells.length !== this.columns.length) {
-            tr.replaceChildren(...this.columns.map((c) => h('td', { class: c.num ? 'num' : '' })));
+            tr.replaceChildren(...this.columns.map(cell));
           }
           const row = this.rows[i];
           this.columns.forEach((c, j) => setCell(tr.cells[j], c.get(row)));
         }
       }
+      this.pager.hidden = pages <= 1;
       this.prev.disabled = this.page === 0;
       this.next.disabled = this.page >= pages - 1;
       const info = n === 0 ? '' : `${from + 1}–${to} of ${n}`;
@@ -466,7 +481,11 @@
   }
 
   function lastTime(t) { const s = t.statuses[t.statuses.length - 1]; return s ? s.ts : 0; }
-  const history = (t) => t.statuses.map((s) => short(s.state)).join(' → ');
+  // statusHistory is a task's updates, led by the TASK_STAGING every task
+  // starts in (the master records no status update for it).
+  const statusHistory = (t) => (t.statuses.length && t.statuses[0].state === 'TASK_STAGING' ? t.statuses
+    : [{ state: 'TASK_STAGING', ts: 0, message: '', reason: '', source: 'master' }].concat(t.statuses));
+  const history = (t) => statusHistory(t).map((s) => short(s.state)).join(' → ');
 
   const taskColumns = (withFw, withAgent) => [
     { title: 'ID', get: taskLink },
@@ -740,7 +759,7 @@
       { title: 'Message', get: (s) => s.message },
     ], 'No status updates yet.');
     const sandbox = h('div', { id: 'sandbox' }, h('p', { class: 'muted' }, 'Looking for the sandbox…'));
-    let tails = [], shown = '', started = false, root = '';
+    let tails = [], shown = '', started = false, root = '', lastTry = 0;
     const listT = new Table('sandbox-files', [
       { title: 'Name', get: (e) => (e.dir ? link(e.name + '/', e.href) : e.name) },
       { title: 'Size', num: true, get: (e) => (e.dir ? '' : e.size) },
@@ -750,6 +769,7 @@
     ], 'Empty directory.');
     const openSandbox = async (t) => {
       started = true;
+      lastTry = Date.now();
       try {
         root = await findSandbox(t);
         if (!root) throw new Error('the agent does not list this task\'s executor');
@@ -788,8 +808,8 @@
             ['Executor', t.executor || '(command executor)'], ['Resources', RES.filter((r) => t.res[r]).map((r) => r + ': ' + fmtNum(t.res[r], r)).join(', ')]])
             : h('p', { class: 'muted' }, 'Unknown task.'));
         }
-        histT.set(t ? t.statuses : []);
-        if (t && t.agent && !started && t.statuses.length) openSandbox(t);
+        histT.set(t ? statusHistory(t) : []);
+        if (t && t.agent && !started && t.statuses.length && Date.now() - lastTry > 5000) openSandbox(t);
       },
       unmount() { for (const x of tails) x.stop(); },
     };
