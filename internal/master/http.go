@@ -20,6 +20,7 @@ func (m *Master) routes() http.Handler {
 	mux.HandleFunc(agentAPIPath, m.handleAgentAPI)
 	m.operatorRoutes(mux)
 	m.v0Routes(mux)
+	m.webuiRoutes(mux)
 	return mux
 }
 
