@@ -115,7 +115,9 @@ func TestAgentOperatorAPI(t *testing.T) {
 	}
 
 	s.mustCall(map[string]any{"type": "KILL", "kill": map[string]any{"task_id": map[string]any{"value": "aop-1"}}})
-	s.updates(30*time.Second, func(seen map[string][]string) bool { return len(seen["aop-1"]) > 0 && last(seen["aop-1"]) != "TASK_RUNNING" })
+	s.updates(30*time.Second, func(seen map[string][]string) bool {
+		return len(seen["aop-1"]) > 0 && last(seen["aop-1"]) != "TASK_RUNNING"
+	})
 	waitFor(t, 20*time.Second, "the killed task among completed_tasks", func() bool {
 		agentOperatorQuery(t, agents[0], "GET_STATE", &st)
 		c := st.GetState.GetTasks.CompletedTasks
