@@ -39,7 +39,6 @@ import (
 
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
 	"github.com/agora-dev/agora/internal/files"
-	"github.com/agora-dev/agora/internal/proc"
 )
 
 // Version is the version the agent reports in /state and to the master.
@@ -68,7 +67,10 @@ type Config struct {
 	ExecutorEnv []string
 
 	ExecutorRegistrationTimeout time.Duration // default 1m
-	ExecutorShutdownGracePeriod time.Duration // default 5s
+	// ExecutorReregistrationTimeout is how long an executor recovered after
+	// an agent restart has to SUBSCRIBE again; default 10s.
+	ExecutorReregistrationTimeout time.Duration
+	ExecutorShutdownGracePeriod   time.Duration // default 5s
 	// ProcessKillGrace is how long a process group gets between SIGTERM and
 	// SIGKILL when the agent destroys an executor; default 1s.
 	ProcessKillGrace time.Duration
@@ -96,23 +98,24 @@ type Config struct {
 // DefaultConfig returns the defaults of every field.
 func DefaultConfig() Config {
 	return Config{
-		IP:                          "127.0.0.1",
-		Port:                        5051,
-		WorkDir:                     "/tmp/agora/agent",
-		ExecutorArgs:                []string{"executor"},
-		DefaultExecutorArgs:         []string{"default-executor"},
-		ExecutorRegistrationTimeout: time.Minute,
-		ExecutorShutdownGracePeriod: 5 * time.Second,
-		ProcessKillGrace:            time.Second,
-		StatusUpdateRetry:           10 * time.Second,
-		StatusUpdateRetryMax:        10 * time.Minute,
-		BackoffMin:                  100 * time.Millisecond,
-		BackoffMax:                  5 * time.Second,
-		SubscribeTimeout:            30 * time.Second,
-		ExecutorHeartbeat:           30 * time.Minute,
-		MaxCompletedFrameworks:      50,
-		MaxCompletedExecutors:       150,
-		MaxCompletedTasks:           1000,
+		IP:                            "127.0.0.1",
+		Port:                          5051,
+		WorkDir:                       "/tmp/agora/agent",
+		ExecutorArgs:                  []string{"executor"},
+		DefaultExecutorArgs:           []string{"default-executor"},
+		ExecutorRegistrationTimeout:   time.Minute,
+		ExecutorReregistrationTimeout: 10 * time.Second,
+		ExecutorShutdownGracePeriod:   5 * time.Second,
+		ProcessKillGrace:              time.Second,
+		StatusUpdateRetry:             10 * time.Second,
+		StatusUpdateRetryMax:          10 * time.Minute,
+		BackoffMin:                    100 * time.Millisecond,
+		BackoffMax:                    5 * time.Second,
+		SubscribeTimeout:              30 * time.Second,
+		ExecutorHeartbeat:             30 * time.Minute,
+		MaxCompletedFrameworks:        50,
+		MaxCompletedExecutors:         150,
+		MaxCompletedTasks:             1000,
 	}
 }
 
@@ -168,6 +171,7 @@ func (c Config) withDefaults() Config {
 		}
 	}
 	setDur(&c.ExecutorRegistrationTimeout, d.ExecutorRegistrationTimeout)
+	setDur(&c.ExecutorReregistrationTimeout, d.ExecutorReregistrationTimeout)
 	setDur(&c.ExecutorShutdownGracePeriod, d.ExecutorShutdownGracePeriod)
 	setDur(&c.ProcessKillGrace, d.ProcessKillGrace)
 	setDur(&c.StatusUpdateRetry, d.StatusUpdateRetry)
@@ -296,6 +300,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.runMu.Unlock()
 
 	a.log.Info("agent starting", "addr", a.addr, "master", a.cfg.Master, "work_dir", a.cfg.WorkDir)
+	// Recover before the loop, the server and the master connection start.
+	adopted, err := a.st.recoverState()
+	if err != nil {
+		_ = a.ln.Close()
+		close(a.done)
+		return err
+	}
+	a.st.startRecovered(adopted)
 	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(a.ln) }()
@@ -308,7 +320,6 @@ func (a *Agent) Run(ctx context.Context) error {
 	connDone := make(chan struct{})
 	go func() { defer close(connDone); a.conn.run(connCtx) }()
 
-	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-srvErr:
@@ -338,6 +349,7 @@ func (a *Agent) loop(ctx context.Context) {
 		select {
 		case f := <-a.inbox:
 			a.runSafely(f)
+			a.runSafely(a.st.checkpoint)
 		case <-ctx.Done():
 			a.st.stopTimers()
 			return
@@ -397,7 +409,7 @@ func (a *Agent) afterFunc(d time.Duration, f func()) *time.Timer {
 // container for processes that left the group.
 func (a *Agent) shutdownAll() {
 	type container struct {
-		p        *proc.Process
+		p        processHandle
 		cid, dir string
 	}
 	var cs []container

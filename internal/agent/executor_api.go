@@ -346,6 +346,9 @@ func (s *state) acceptExecutorUpdate(e *executor, st *mesos.TaskStatus) {
 		s.a.log.Debug("status update from executor", "framework_id", e.fw.id, "task_id", st.GetTaskId().GetValue(),
 			"state", st.GetState().String())
 	}
+	// The update must survive an agent restart before the executor
+	// forgets it.
+	s.checkpoint()
 	if e.stream != nil {
 		e.stream.push(&executorpb.Event{
 			Type: executorpb.Event_ACKNOWLEDGED.Enum(),

@@ -4,7 +4,6 @@ import (
 	"time"
 
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
-	"github.com/agora-dev/agora/internal/proc"
 )
 
 // state is everything the loop goroutine owns.
@@ -17,6 +16,8 @@ type state struct {
 	masterHost string
 	// shuttingDown is set when Run is returning: no new executors.
 	shuttingDown bool
+	// lastCheckpoint is the content of the last checkpoint written.
+	lastCheckpoint []byte
 
 	frameworks          map[string]*framework
 	completedFrameworks []*framework
@@ -96,7 +97,7 @@ type executor struct {
 
 // runningProc is a started executor process.
 type runningProc struct {
-	p *proc.Process
+	p processHandle
 }
 
 // task is a task the agent knows.

@@ -21,6 +21,7 @@ func (a *Agent) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/v1/executor", a.handleExecutorAPI)
 	mux.HandleFunc("/slave(1)/api/v1/executor", a.handleExecutorAPI)
+	a.operatorRoutes(mux)
 	for _, p := range []string{"/state", "/state.json", "/slave(1)/state", "/slave(1)/state.json"} {
 		mux.HandleFunc("GET "+p, a.handleState)
 	}

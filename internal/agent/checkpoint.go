@@ -1,0 +1,203 @@
+package agent
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"google.golang.org/protobuf/proto"
+)
+
+// Checkpointing: what an agent restarted on the same work_dir needs to
+// recover the executors of checkpointing frameworks (FrameworkInfo.checkpoint)
+// that survived it. One file, <work_dir>/meta/agent.json, rewritten
+// atomically (write, fsync, rename) whenever its content changes: after
+// every run of the loop, and before an executor's status update is
+// acknowledged to the executor. It holds the agent id, and for every
+// checkpointing framework its FrameworkInfo, its executors (ExecutorInfo,
+// kind, container id, sandbox, pid) with their tasks (TaskInfo, latest
+// state, statuses) and the status updates the master has not acknowledged.
+// Messages are stored as protobuf bytes (base64 in the JSON).
+
+const checkpointPath = "meta/agent.json"
+
+type cpState struct {
+	AgentID    string        `json:"agent_id,omitempty"`
+	Frameworks []cpFramework `json:"frameworks,omitempty"`
+	Updates    []cpStream    `json:"updates,omitempty"`
+}
+
+type cpFramework struct {
+	Info      []byte       `json:"info"`
+	Executors []cpExecutor `json:"executors,omitempty"`
+}
+
+type cpExecutor struct {
+	Info        []byte   `json:"info"`
+	Command     bool     `json:"command,omitempty"`
+	Default     bool     `json:"default,omitempty"`
+	ContainerID string   `json:"container_id"`
+	Directory   string   `json:"directory"`
+	Pid         int      `json:"pid,omitempty"`
+	Tasks       []cpTask `json:"tasks,omitempty"`
+}
+
+type cpTask struct {
+	Info     []byte   `json:"info"`
+	Group    []byte   `json:"group,omitempty"`
+	State    int32    `json:"state"`
+	Statuses [][]byte `json:"statuses,omitempty"`
+	Queued   bool     `json:"queued,omitempty"`
+}
+
+type cpStream struct {
+	Framework string   `json:"framework"`
+	Task      string   `json:"task"`
+	Latest    int32    `json:"latest"`
+	Pending   [][]byte `json:"pending"`
+}
+
+func mustMarshal(m proto.Message) []byte {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		panic(fmt.Sprintf("agent checkpoint: %v", err)) // only for messages the agent built or accepted
+	}
+	return b
+}
+
+// checkpointState builds the checkpoint of the current state.
+func (s *state) checkpointState() *cpState {
+	cp := &cpState{AgentID: s.agentID}
+	checkpointing := map[string]bool{}
+	for _, fid := range sortedKeys(s.frameworks) {
+		f := s.frameworks[fid]
+		if !f.info.GetCheckpoint() {
+			continue
+		}
+		checkpointing[fid] = true
+		cf := cpFramework{Info: mustMarshal(f.info)}
+		for _, eid := range sortedKeys(f.executors) {
+			e := f.executors[eid]
+			if e.state == execTerminated {
+				continue
+			}
+			ce := cpExecutor{Info: mustMarshal(e.info), Command: e.command, Default: e.defaultExec,
+				ContainerID: e.containerID, Directory: e.directory}
+			if e.proc != nil {
+				ce.Pid = e.proc.p.Pid()
+			}
+			for _, t := range e.tasks {
+				ct := cpTask{Info: mustMarshal(t.info), State: int32(t.state), Queued: t.queued}
+				if t.group != nil {
+					ct.Group = mustMarshal(t.group)
+				}
+				for _, st := range t.statuses {
+					ct.Statuses = append(ct.Statuses, mustMarshal(st))
+				}
+				ce.Tasks = append(ce.Tasks, ct)
+			}
+			cf.Executors = append(cf.Executors, ce)
+		}
+		cp.Frameworks = append(cp.Frameworks, cf)
+	}
+	for _, us := range s.updates.sortedStreams() {
+		if !checkpointing[us.key.framework] || len(us.pending) == 0 {
+			continue
+		}
+		cs := cpStream{Framework: us.key.framework, Task: us.key.task, Latest: int32(us.latest)}
+		for _, st := range us.pending {
+			cs.Pending = append(cs.Pending, mustMarshal(st))
+		}
+		cp.Updates = append(cp.Updates, cs)
+	}
+	return cp
+}
+
+// checkpoint writes the checkpoint when it changed since the last write.
+// A failed write is logged; the agent goes on (as Mesos would not: it
+// aborts), and the next change retries.
+func (s *state) checkpoint() {
+	b, err := json.Marshal(s.checkpointState())
+	if err != nil {
+		s.a.log.Error("building the checkpoint failed", "err", err)
+		return
+	}
+	if bytes.Equal(b, s.lastCheckpoint) {
+		return
+	}
+	if err := writeFileAtomic(filepath.Join(s.a.cfg.WorkDir, checkpointPath), b); err != nil {
+		s.a.log.Error("writing the checkpoint failed", "err", err)
+		return
+	}
+	s.lastCheckpoint = b
+}
+
+// writeFileAtomic replaces path with data: a reader sees the old or the
+// new content, never a mix, even across a crash.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".agent-*.tmp")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, werr := f.Write(data)
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmp, path)
+	}
+	if werr != nil {
+		_ = os.Remove(tmp)
+		return werr
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	return nil
+}
+
+// readCheckpoint loads the checkpoint of a previous run; nil when there is
+// none.
+func readCheckpoint(workDir string) (*cpState, error) {
+	b, err := os.ReadFile(filepath.Join(workDir, checkpointPath))
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	cp := &cpState{}
+	if err := json.Unmarshal(b, cp); err != nil {
+		return nil, fmt.Errorf("agent: checkpoint %s: %w", checkpointPath, err)
+	}
+	return cp, nil
+}
+
+func unmarshalInto[M proto.Message](b []byte, m M) (M, error) {
+	return m, proto.Unmarshal(b, m)
+}
+
+// sortedStreams lists the update streams by framework and task.
+func (m *updateManager) sortedStreams() []*updateStream {
+	out := make([]*updateStream, 0, len(m.streams))
+	for _, us := range m.streams {
+		out = append(out, us)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].key, out[j].key
+		return a.framework < b.framework || (a.framework == b.framework && a.task < b.task)
+	})
+	return out
+}
