@@ -20,6 +20,8 @@ func (m *Master) routes() http.Handler {
 	mux.HandleFunc(agentAPIPath, m.handleAgentAPI)
 	m.operatorRoutes(mux)
 	m.v0Routes(mux)
+	m.agoraRoutes(mux)
+	m.metricsRoutes(mux)
 	return mux
 }
 
