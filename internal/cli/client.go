@@ -73,15 +73,25 @@ func runOp(ctx context.Context, name, usage string, args []string, stdout, stder
 	if setup != nil {
 		setup(fs)
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			_, _ = io.WriteString(stdout, usage)
-			return 0
+	// Flags may follow the ids too: "agora task ID --json".
+	var positional []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				_, _ = io.WriteString(stdout, usage)
+				return 0
+			}
+			fmt.Fprintf(stderr, "agora %s: %v\nRun 'agora %s -h' for usage.\n", name, err, name)
+			return exitUsage
 		}
-		fmt.Fprintf(stderr, "agora %s: %v\nRun 'agora %s -h' for usage.\n", name, err, name)
-		return exitUsage
+		rest = fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		positional = append(positional, rest[0])
+		rest = rest[1:]
 	}
-	err := run(ctx, c, fs.Args())
+	err := run(ctx, c, positional)
 	switch {
 	case err == nil:
 		return 0
@@ -382,7 +392,7 @@ func (v *view) findTask(prefix string) (*mesos.Task, error) {
 	}
 	id, err := resolve("task", prefix, ids)
 	if err != nil {
-		if strings.HasPrefix(err.Error(), "no task") {
+		if !errors.Is(err, errUsage) && strings.HasPrefix(err.Error(), "no task") {
 			return nil, fmt.Errorf("no task matches %q; `agora tasks --all` lists the tasks the master knows (tasks refused at launch with TASK_ERROR or TASK_DROPPED are reported only to their framework)", prefix)
 		}
 		return nil, err
