@@ -38,6 +38,13 @@ var commands = []command{
 	{"run", "run one command on the cluster and follow it to its end", func(ctx context.Context, args []string) int {
 		return cli.Run(ctx, args, os.Stdout, os.Stderr)
 	}},
+	{"agents", "list the agents", func(ctx context.Context, args []string) int { return cli.Agents(ctx, args, os.Stdout, os.Stderr) }},
+	{"frameworks", "list the frameworks", func(ctx context.Context, args []string) int { return cli.Frameworks(ctx, args, os.Stdout, os.Stderr) }},
+	{"tasks", "list the tasks (--all: with completed ones)", func(ctx context.Context, args []string) int { return cli.Tasks(ctx, args, os.Stdout, os.Stderr) }},
+	{"task", "show one task, and why it is not running", func(ctx context.Context, args []string) int { return cli.Task(ctx, args, os.Stdout, os.Stderr) }},
+	{"logs", "print (-f: follow) a task's stdout or stderr", func(ctx context.Context, args []string) int { return cli.Logs(ctx, args, os.Stdout, os.Stderr) }},
+	{"kill", "kill a task", func(ctx context.Context, args []string) int { return cli.Kill(ctx, args, os.Stdout, os.Stderr) }},
+	{"teardown", "tear a framework down", func(ctx context.Context, args []string) int { return cli.Teardown(ctx, args, os.Stdout, os.Stderr) }},
 	{"executor", "the built-in command executor (started by agents)", func(ctx context.Context, args []string) int {
 		return executor.Main(ctx, os.Getenv, newLogger("warn", os.Stderr))
 	}},
@@ -70,7 +77,7 @@ func main() {
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "Usage: agora COMMAND [FLAGS]\n\nCommands:\n")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\nRun 'agora COMMAND -h' for a command's flags.\n")
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/agora-dev/agora/api/codec"
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
+	"github.com/agora-dev/agora/internal/metrics"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -29,6 +30,7 @@ func (a *Agent) routes() http.Handler {
 		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
 	}
 	mux.HandleFunc("GET /metrics/snapshot", a.handleMetrics)
+	mux.Handle("GET /metrics", a.metricsHandler())
 	mux.HandleFunc("GET /flags", a.handleFlags)
 	mux.HandleFunc("GET /slave(1)/flags", a.handleFlags)
 	mux.HandleFunc("GET /version", func(w http.ResponseWriter, r *http.Request) {
@@ -316,6 +318,7 @@ func (s *state) metrics() map[string]float64 {
 		}
 		m["slave/"+name+"_percent"] = pct
 	}
+	metrics.System(m)
 	return m
 }
 

@@ -258,6 +258,7 @@ func (m *Master) launchTask(f *framework, a *agent, role string, ti *mesos.TaskI
 		role:        role,
 		resources:   res,
 		state:       mesos.TaskState_TASK_STAGING,
+		launched:    time.Now(),
 	}
 	if e := ti.GetExecutor(); e != nil {
 		e.FrameworkId = frameworkIDProto(f.id)

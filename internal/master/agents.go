@@ -51,13 +51,16 @@ func (m *Master) agentSubscribe(sub *agentpb.Call_Subscribe, st *stream) string 
 		m.removeAgentOffers(a)
 		m.alloc.RemoveAgent(a.id)
 		a.reregisteredTime = now
+		m.metrics.agentReregistrations++
 		m.log.Info("agent re-subscribed", "agent", id, "endpoint", sub.GetEndpoint())
 	} else {
 		if id == "" {
 			id = fmt.Sprintf("%s-S%d", m.ID(), m.nextAgentID)
 			m.nextAgentID++
+			m.metrics.agentRegistrations++
 			m.log.Info("agent subscribed", "agent", id, "endpoint", sub.GetEndpoint(), "resources", total.String())
 		} else {
+			m.metrics.agentReregistrations++
 			m.log.Info("agent re-subscribed with an id this master had not seen", "agent", id, "endpoint", sub.GetEndpoint())
 		}
 		a = &agent{

@@ -21,6 +21,8 @@ func (m *Master) routes() http.Handler {
 	m.operatorRoutes(mux)
 	m.v0Routes(mux)
 	m.webuiRoutes(mux)
+	m.agoraRoutes(mux)
+	m.metricsRoutes(mux)
 	return mux
 }
 

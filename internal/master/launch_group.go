@@ -2,6 +2,7 @@ package master
 
 import (
 	"strconv"
+	"time"
 
 	agentpb "github.com/agora-dev/agora/api/agora/agent/v1"
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
@@ -193,6 +194,7 @@ func (m *Master) launchTaskGroup(f *framework, a *agent, role string, lg *mesos.
 			role:        role,
 			resources:   res,
 			state:       mesos.TaskState_TASK_STAGING,
+			launched:    time.Now(),
 		}
 		f.tasks[t.id()] = t
 		a.tasks[f.id][t.id()] = t

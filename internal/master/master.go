@@ -74,6 +74,11 @@ type counters struct {
 	schedulerCalls     int64
 	invalidCalls       int64
 	agentsRemoved      int64
+
+	agentRegistrations   int64
+	agentReregistrations int64
+	allocationRuns       int64
+	lastAllocationRun    time.Duration
 }
 
 // New creates a master and binds its listener, so Addr is valid at once.

@@ -33,7 +33,10 @@ func (m *Master) allocate() {
 	m.allocPending = false
 	now := time.Now()
 	byFramework := make(map[*framework][]*mesos.Offer)
-	for _, ao := range m.alloc.Allocate(now) {
+	allocated := m.alloc.Allocate(now)
+	m.metrics.allocationRuns++
+	m.metrics.lastAllocationRun = time.Since(now)
+	for _, ao := range allocated {
 		f := m.frameworks[ao.FrameworkID]
 		a := m.agents[ao.AgentID]
 		if f == nil || a == nil || !f.active || f.stream == nil || a.stream == nil {

@@ -84,7 +84,10 @@ type task struct {
 	role       string
 	resources  resources.Resources
 
-	state    mesos.TaskState
+	state mesos.TaskState
+	// launched is when the master sent the task to its agent (zero for
+	// tasks learnt from a re-subscribing agent).
+	launched time.Time
 	statuses []*mesos.TaskStatus // one per state transition, for state JSON
 	// latest is the latest status received from the agent, kept for
 	// reconciliation answers.

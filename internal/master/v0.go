@@ -190,6 +190,7 @@ func (m *Master) metricsSnapshot() map[string]float64 {
 	out["master/offers_rescinded"] = float64(m.metrics.offersRescinded)
 	out["master/invalid_calls"] = float64(m.metrics.invalidCalls)
 	out["master/calls_scheduler"] = float64(m.metrics.schedulerCalls)
+	m.moreMetrics(out)
 	return out
 }
 

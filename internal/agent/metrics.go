@@ -1,0 +1,49 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/agora-dev/agora/internal/metrics"
+)
+
+// /metrics: the facts of /metrics/snapshot in the Prometheus text format,
+// read from the loop on every scrape (internal/metrics).
+
+// metricsHandler serves GET /metrics.
+func (a *Agent) metricsHandler() http.Handler {
+	c := metrics.NewCollector(func() (map[string]float64, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var snap map[string]float64
+		if !a.do(ctx, func() { snap = a.st.metrics() }) {
+			return nil, errors.New("agent is shutting down")
+		}
+		return snap, nil
+	}, agentMappings())
+	return metrics.Handler(c)
+}
+
+// agentMappings maps the keys of the agent's snapshot onto Prometheus;
+// percentages are left out (ratios of exported metrics).
+func agentMappings() []metrics.Mapping {
+	g, c := metrics.Gauge, metrics.Counter
+	out := []metrics.Mapping{
+		g("slave/registered", "mesos_agent_registered", "1 while the agent is subscribed to a master."),
+		g("slave/uptime_secs", "mesos_agent_uptime_seconds", "Seconds since the agent started."),
+		g("slave/frameworks_active", "mesos_agent_frameworks_active", "Frameworks with executors on this agent."),
+	}
+	for _, s := range []string{"staging", "starting", "running", "killing"} {
+		out = append(out, g("slave/tasks_"+s, "mesos_agent_tasks", "Live tasks, by state.", "state", s))
+	}
+	for _, s := range []string{"finished", "failed", "killed", "lost", "gone", "dropped", "error"} {
+		out = append(out, c("slave/tasks_"+s, "mesos_agent_task_states_exit_total", "Tasks that reached a terminal state, by state.", "state", s))
+	}
+	for _, s := range []string{"registering", "running", "terminating"} {
+		out = append(out, g("slave/executors_"+s, "mesos_agent_executors", "Executors, by state.", "state", s))
+	}
+	out = append(out, metrics.Resources("slave", "mesos_agent", "total", "used")...)
+	return append(out, metrics.SystemMappings()...)
+}
