@@ -32,12 +32,14 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
 
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
+	"github.com/agora-dev/agora/internal/fetcher"
 	"github.com/agora-dev/agora/internal/files"
 	"github.com/agora-dev/agora/internal/proc"
 )
@@ -91,6 +93,13 @@ type Config struct {
 	MaxCompletedFrameworks int // default 50
 	MaxCompletedExecutors  int // default 150
 	MaxCompletedTasks      int // default 1000
+
+	// FetcherCacheDir holds the fetcher cache, shared by the tasks of this
+	// agent; default <WorkDir>/fetcher-cache.
+	FetcherCacheDir string
+	// FetcherCacheSize bounds the fetcher cache in bytes (least recently
+	// used downloads are evicted beyond it); default 2 GiB.
+	FetcherCacheSize int64
 }
 
 // DefaultConfig returns the defaults of every field.
@@ -113,6 +122,7 @@ func DefaultConfig() Config {
 		MaxCompletedFrameworks:      50,
 		MaxCompletedExecutors:       150,
 		MaxCompletedTasks:           1000,
+		FetcherCacheSize:            fetcher.DefaultCacheSize,
 	}
 }
 
@@ -131,6 +141,8 @@ func (c Config) Validate() error {
 		return errors.New("agent: executor timeouts must not be negative")
 	case c.StatusUpdateRetry < 0, c.StatusUpdateRetryMax < 0, c.BackoffMin < 0, c.BackoffMax < 0:
 		return errors.New("agent: retry intervals must not be negative")
+	case c.FetcherCacheSize < 0:
+		return errors.New("agent: fetcher cache size must not be negative")
 	}
 	if _, _, err := net.SplitHostPort(c.Master); err != nil {
 		return fmt.Errorf("agent: master %q is not host:port: %w", c.Master, err)
@@ -184,6 +196,12 @@ func (c Config) withDefaults() Config {
 	setInt(&c.MaxCompletedFrameworks, d.MaxCompletedFrameworks)
 	setInt(&c.MaxCompletedExecutors, d.MaxCompletedExecutors)
 	setInt(&c.MaxCompletedTasks, d.MaxCompletedTasks)
+	if c.FetcherCacheSize == 0 {
+		c.FetcherCacheSize = d.FetcherCacheSize
+	}
+	if c.FetcherCacheDir == "" {
+		c.FetcherCacheDir = filepath.Join(c.WorkDir, "fetcher-cache")
+	}
 	return c
 }
 
@@ -200,7 +218,8 @@ type Agent struct {
 	resources  []*mesos.Resource
 	attributes []*mesos.Attribute
 
-	files sandboxFiles
+	files   sandboxFiles
+	fetcher *fetcher.Fetcher // CommandInfo.uris, with the agent's cache
 	inbox chan func()
 	done  chan struct{} // closed when the loop has stopped
 	conn  *masterConn
@@ -235,6 +254,11 @@ func New(cfg Config, logger *slog.Logger) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	ft, err := fetcher.New(fetcher.Config{CacheDir: cfg.FetcherCacheDir, CacheSize: cfg.FetcherCacheSize,
+		Log: logger.With("component", "fetcher")})
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.IP, strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return nil, fmt.Errorf("agent: listen on %s:%d: %w", cfg.IP, cfg.Port, err)
@@ -250,6 +274,7 @@ func New(cfg Config, logger *slog.Logger) (*Agent, error) {
 		resources:  res,
 		attributes: attrs,
 		files:      &files.Files{},
+		fetcher:    ft,
 		inbox:      make(chan func(), 64),
 		done:       make(chan struct{}),
 	}
