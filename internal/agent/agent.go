@@ -220,9 +220,9 @@ type Agent struct {
 
 	files   sandboxFiles
 	fetcher *fetcher.Fetcher // CommandInfo.uris, with the agent's cache
-	inbox chan func()
-	done  chan struct{} // closed when the loop has stopped
-	conn  *masterConn
+	inbox   chan func()
+	done    chan struct{} // closed when the loop has stopped
+	conn    *masterConn
 	// Launches in flight (sandbox, fetch, start) run off the loop under
 	// launchCtx; shutdownAll cancels and waits for them.
 	launchCtx    context.Context
