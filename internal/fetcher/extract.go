@@ -88,7 +88,8 @@ func (f *Fetcher) extract(ctx context.Context, root *os.Root, name string) error
 type extractor struct {
 	root *os.Root
 	left int64 // bytes that may still be written
-	dirs []dirMode
+	dirs  []dirMode
+	links []string // symlinks created, checked again at the end
 }
 
 type dirMode struct {
@@ -119,11 +120,11 @@ func member(name string) (string, error) {
 // sandbox from the link's directory.
 func checkLink(name, target string) error {
 	if target == "" || strings.HasPrefix(target, "/") {
-		return fmt.Errorf("archive member %q links to %q, outside the sandbox", name, target)
+		return fmt.Errorf("links to %q, outside the sandbox", target)
 	}
 	c := path.Clean(path.Join(path.Dir(name), target))
 	if c == ".." || strings.HasPrefix(c, "../") {
-		return fmt.Errorf("archive member %q links to %q, outside the sandbox", name, target)
+		return fmt.Errorf("links to %q, outside the sandbox", target)
 	}
 	return nil
 }
@@ -192,12 +193,32 @@ func (x *extractor) symlink(name, target string) error {
 		return err
 	}
 	x.clear(name)
-	return x.root.Symlink(target, name)
+	if err := x.root.Symlink(target, name); err != nil {
+		return err
+	}
+	x.links = append(x.links, name)
+	return x.checkResolved(name)
+}
+
+// checkResolved refuses a symlink that resolves outside the sandbox through
+// other symlinks ("d -> ." then "d/l -> .."), which the lexical check
+// cannot see. Dangling links are fine: nothing they name exists.
+func (x *extractor) checkResolved(name string) error {
+	if _, err := x.root.Stat(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		_ = x.root.Remove(name)
+		return fmt.Errorf("resolves outside the sandbox (%v)", err)
+	}
+	return nil
 }
 
 // finish applies directory modes, deepest first, once their contents are
 // written.
 func (x *extractor) finish() error {
+	for _, l := range x.links {
+		if err := x.checkResolved(l); err != nil {
+			return fmt.Errorf("archive member %q: %w", l, err)
+		}
+	}
 	for i := len(x.dirs) - 1; i >= 0; i-- {
 		if err := x.root.Chmod(x.dirs[i].name, x.dirs[i].mode|0o700); err != nil {
 			return err
