@@ -86,8 +86,8 @@ func (f *Fetcher) extract(ctx context.Context, root *os.Root, name string) error
 }
 
 type extractor struct {
-	root *os.Root
-	left int64 // bytes that may still be written
+	root  *os.Root
+	left  int64 // bytes that may still be written
 	dirs  []dirMode
 	links []string // symlinks created, checked again at the end
 }
