@@ -244,7 +244,7 @@ func (x *extractor) tar(r io.Reader) error {
 		switch h.Typeflag {
 		case tar.TypeDir:
 			err = x.dir(name, h.FileInfo().Mode())
-		case tar.TypeReg, tar.TypeRegA:
+		case tar.TypeReg:
 			if name == "" {
 				return fmt.Errorf("archive member %q is not a file name", h.Name)
 			}
