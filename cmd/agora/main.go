@@ -21,6 +21,7 @@ import (
 	"github.com/agora-dev/agora/internal/cli"
 	"github.com/agora-dev/agora/internal/executor"
 	"github.com/agora-dev/agora/internal/executor/defaultexec"
+	"github.com/agora-dev/agora/internal/fetcher"
 	"github.com/agora-dev/agora/internal/local"
 	"github.com/agora-dev/agora/internal/master"
 	"github.com/agora-dev/agora/internal/version"
@@ -148,6 +149,12 @@ func agentFlags(fs *flag.FlagSet, c *agent.Config) {
 	fs.StringVar(&c.Attributes, "attributes", c.Attributes, "attributes, e.g. 'rack:r1;zone:a'")
 	fs.DurationVar(&c.ExecutorRegistrationTimeout, "executor_registration_timeout", c.ExecutorRegistrationTimeout, "time an executor has to subscribe")
 	fs.DurationVar(&c.ExecutorShutdownGracePeriod, "executor_shutdown_grace_period", c.ExecutorShutdownGracePeriod, "default time an executor has to exit after SHUTDOWN")
+	fs.StringVar(&c.FetcherCacheDir, "fetcher_cache_dir", c.FetcherCacheDir, "directory of the fetcher cache (default <work_dir>/fetcher-cache)")
+	fs.Func("fetcher_cache_size", "size bound of the fetcher cache, e.g. 2GB or 512MB (default 2GB)", func(s string) error {
+		n, err := fetcher.ParseBytes(s)
+		c.FetcherCacheSize = n
+		return err
+	})
 }
 
 func runAgent(ctx context.Context, args []string) int {

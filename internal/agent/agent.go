@@ -32,12 +32,14 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
 
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
+	"github.com/agora-dev/agora/internal/fetcher"
 	"github.com/agora-dev/agora/internal/files"
 )
 
@@ -93,6 +95,13 @@ type Config struct {
 	MaxCompletedFrameworks int // default 50
 	MaxCompletedExecutors  int // default 150
 	MaxCompletedTasks      int // default 1000
+
+	// FetcherCacheDir holds the fetcher cache, shared by the tasks of this
+	// agent; default <WorkDir>/fetcher-cache.
+	FetcherCacheDir string
+	// FetcherCacheSize bounds the fetcher cache in bytes (least recently
+	// used downloads are evicted beyond it); default 2 GiB.
+	FetcherCacheSize int64
 }
 
 // DefaultConfig returns the defaults of every field.
@@ -116,6 +125,7 @@ func DefaultConfig() Config {
 		MaxCompletedFrameworks:        50,
 		MaxCompletedExecutors:         150,
 		MaxCompletedTasks:             1000,
+		FetcherCacheSize:              fetcher.DefaultCacheSize,
 	}
 }
 
@@ -134,6 +144,8 @@ func (c Config) Validate() error {
 		return errors.New("agent: executor timeouts must not be negative")
 	case c.StatusUpdateRetry < 0, c.StatusUpdateRetryMax < 0, c.BackoffMin < 0, c.BackoffMax < 0:
 		return errors.New("agent: retry intervals must not be negative")
+	case c.FetcherCacheSize < 0:
+		return errors.New("agent: fetcher cache size must not be negative")
 	}
 	if _, _, err := net.SplitHostPort(c.Master); err != nil {
 		return fmt.Errorf("agent: master %q is not host:port: %w", c.Master, err)
@@ -188,6 +200,12 @@ func (c Config) withDefaults() Config {
 	setInt(&c.MaxCompletedFrameworks, d.MaxCompletedFrameworks)
 	setInt(&c.MaxCompletedExecutors, d.MaxCompletedExecutors)
 	setInt(&c.MaxCompletedTasks, d.MaxCompletedTasks)
+	if c.FetcherCacheSize == 0 {
+		c.FetcherCacheSize = d.FetcherCacheSize
+	}
+	if c.FetcherCacheDir == "" {
+		c.FetcherCacheDir = filepath.Join(c.WorkDir, "fetcher-cache")
+	}
 	return c
 }
 
@@ -204,10 +222,11 @@ type Agent struct {
 	resources  []*mesos.Resource
 	attributes []*mesos.Attribute
 
-	files sandboxFiles
-	inbox chan func()
-	done  chan struct{} // closed when the loop has stopped
-	conn  *masterConn
+	files   sandboxFiles
+	fetcher *fetcher.Fetcher // CommandInfo.uris, with the agent's cache
+	inbox   chan func()
+	done    chan struct{} // closed when the loop has stopped
+	conn    *masterConn
 	// Launches in flight (sandbox, fetch, start) run off the loop under
 	// launchCtx; shutdownAll cancels and waits for them.
 	launchCtx    context.Context
@@ -239,6 +258,11 @@ func New(cfg Config, logger *slog.Logger) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	ft, err := fetcher.New(fetcher.Config{CacheDir: cfg.FetcherCacheDir, CacheSize: cfg.FetcherCacheSize,
+		Log: logger.With("component", "fetcher")})
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.IP, strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return nil, fmt.Errorf("agent: listen on %s:%d: %w", cfg.IP, cfg.Port, err)
@@ -254,6 +278,7 @@ func New(cfg Config, logger *slog.Logger) (*Agent, error) {
 		resources:  res,
 		attributes: attrs,
 		files:      &files.Files{},
+		fetcher:    ft,
 		inbox:      make(chan func(), 64),
 		done:       make(chan struct{}),
 	}

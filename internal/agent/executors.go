@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -176,10 +177,13 @@ func (s *state) newExecutorKind(f *framework, ei *mesos.ExecutorInfo, command, d
 	spec := s.launchSpec(e)
 	s.a.log.Info("launching executor", "framework_id", f.id, "executor_id", e.id, "container_id", e.containerID,
 		"directory", e.directory)
+	ctx, cancel := context.WithCancel(s.a.launchCtx)
+	e.cancelLaunch = cancel
 	s.a.launchWG.Add(1)
 	go func() {
 		defer s.a.launchWG.Done()
-		p, err := s.a.launch(s.a.launchCtx, spec)
+		defer cancel()
+		p, err := s.a.launch(ctx, spec)
 		s.a.post(func() { s.launched(e, p, err) })
 	}()
 	return e
@@ -266,8 +270,9 @@ func (s *state) killTask(fwID, taskID string, policy *mesos.KillPolicy) {
 				mesos.TaskStatus_REASON_TASK_KILLED_DURING_LAUNCH, "Killed before delivery to the executor"))
 			q.queued = false
 		}
-		if e.liveTasks() == 0 && e.state == execLaunching && e.proc != nil {
-			// An executor that would start with nothing to run.
+		if e.liveTasks() == 0 && e.state == execLaunching {
+			// An executor that would start with nothing to run (killed
+			// now, or its fetch abandoned if it has no process yet).
 			e.state = execTerminating
 			s.killProcess(e)
 		}
@@ -332,13 +337,16 @@ func (s *state) shutdownFramework(fwID string) {
 }
 
 // killProcess destroys the executor's process group (SIGTERM, then SIGKILL
-// after ProcessKillGrace). Without a process yet, launched will do it.
+// after ProcessKillGrace). Without a process yet it abandons the launch (a
+// fetch in progress stops), and launched kills whatever did start.
 func (s *state) killProcess(e *executor) {
 	if e.state < execTerminating {
 		e.state = execTerminating
 	}
 	if e.proc != nil {
 		e.proc.p.Kill(s.a.cfg.ProcessKillGrace)
+	} else if e.cancelLaunch != nil {
+		e.cancelLaunch()
 	}
 }
 

@@ -39,6 +39,7 @@ func (a *Agent) executorRunsDir(agentID, fwID, execID string) string {
 type launchSpec struct {
 	frameworkID, executorID string
 	dir                     string
+	user                    string // fetcher cache key: the command's user, else the framework's
 	uris                    []*mesos.CommandInfo_URI
 	proc                    proc.Spec
 }
@@ -52,6 +53,10 @@ func (s *state) launchSpec(e *executor) launchSpec {
 		executorID:  e.id,
 		dir:         e.directory,
 		uris:        cmd.GetUris(),
+		user:        cmd.GetUser(),
+	}
+	if spec.user == "" {
+		spec.user = e.fw.info.GetUser()
 	}
 	var path string
 	var args []string
@@ -151,8 +156,17 @@ func (a *Agent) launch(ctx context.Context, spec launchSpec) (*proc.Process, err
 			fh.Close()
 		}
 	}
-	if err := fetchURIs(ctx, spec.uris, spec.dir, spec.proc.Stderr); err != nil {
-		return nil, err
+	if len(spec.uris) > 0 {
+		// Progress and errors go to the sandbox's stderr, as with Mesos.
+		lf, err := os.OpenFile(spec.proc.Stderr, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("open %q: %w", spec.proc.Stderr, err)
+		}
+		err = a.fetcher.Fetch(ctx, spec.uris, spec.dir, spec.user, lf)
+		lf.Close()
+		if err != nil {
+			return nil, err
+		}
 	}
 	return proc.Start(spec.proc)
 }

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"time"
 
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
@@ -93,6 +94,9 @@ type executor struct {
 	regTimer     *time.Timer
 	killTimer    *time.Timer
 	launchFailed string // set when the container could not be started
+	// cancelLaunch abandons the launch in flight (the fetch, mostly) when
+	// the executor is killed before its process exists.
+	cancelLaunch context.CancelFunc
 }
 
 // runningProc is a started executor process.

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	mesos "github.com/agora-dev/agora/api/mesos/v1"
 	"github.com/agora-dev/agora/api/codec"
+	mesos "github.com/agora-dev/agora/api/mesos/v1"
 	"github.com/agora-dev/agora/sdk/scheduler"
 	"google.golang.org/protobuf/proto"
 )
