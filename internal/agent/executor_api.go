@@ -1,9 +1,7 @@
 package agent
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -13,6 +11,7 @@ import (
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
 	executorpb "github.com/agora-dev/agora/api/mesos/v1/executor"
 	"github.com/agora-dev/agora/api/recordio"
+	"github.com/agora-dev/agora/internal/httpapi"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -22,32 +21,9 @@ import (
 // call validation), then asks the loop. SUBSCRIBE answers 200 and streams
 // the events the loop pushes into an execStream; every other call is 202.
 
-// maxCallBody bounds an executor call's body.
-const maxCallBody = 16 << 20
-
 func (a *Agent) handleExecutorAPI(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, fmt.Sprintf("Expecting 'POST', received '%s'", r.Method), http.StatusMethodNotAllowed)
-		return
-	}
-	in, err := codec.ForContentType(r.Header.Get("Content-Type"))
-	if errors.Is(err, codec.ErrNoContentType) {
-		http.Error(w, "Expecting 'Content-Type' to be present", http.StatusBadRequest)
-		return
-	} else if err != nil {
-		http.Error(w, fmt.Sprintf("Expecting 'Content-Type' of %s or %s", codec.MediaJSON, codec.MediaProtobuf),
-			http.StatusUnsupportedMediaType)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxCallBody))
-	if err != nil {
-		http.Error(w, "Failed to read body: "+err.Error(), http.StatusBadRequest)
-		return
-	}
 	call := &executorpb.Call{}
-	if err := in.Unmarshal(body, call); err != nil {
-		http.Error(w, "Failed to parse body into Call protobuf: "+err.Error(), http.StatusBadRequest)
+	if _, ok := httpapi.DecodeCall(w, r, call); !ok {
 		return
 	}
 	if msg := validateExecutorCall(call); msg != "" {

@@ -1,15 +1,14 @@
 package agent
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 
 	"github.com/agora-dev/agora/api/codec"
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
 	agentapi "github.com/agora-dev/agora/api/mesos/v1/agent"
+	"github.com/agora-dev/agora/internal/httpapi"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -31,28 +30,8 @@ func (a *Agent) operatorRoutes(mux *http.ServeMux) {
 }
 
 func (a *Agent) handleOperatorAPI(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, fmt.Sprintf("Expecting 'POST', received '%s'", r.Method), http.StatusMethodNotAllowed)
-		return
-	}
-	in, err := codec.ForContentType(r.Header.Get("Content-Type"))
-	if errors.Is(err, codec.ErrNoContentType) {
-		http.Error(w, "Expecting 'Content-Type' to be present", http.StatusBadRequest)
-		return
-	} else if err != nil {
-		http.Error(w, fmt.Sprintf("Expecting 'Content-Type' of %s or %s", codec.MediaJSON, codec.MediaProtobuf),
-			http.StatusUnsupportedMediaType)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxCallBody))
-	if err != nil {
-		http.Error(w, "Failed to read body: "+err.Error(), http.StatusBadRequest)
-		return
-	}
 	call := &agentapi.Call{}
-	if err := in.Unmarshal(body, call); err != nil {
-		http.Error(w, "Failed to parse body into Call protobuf: "+err.Error(), http.StatusBadRequest)
+	if _, ok := httpapi.DecodeCall(w, r, call); !ok {
 		return
 	}
 	out, ok := codec.ForAccept(r.Header.Values("Accept"))
