@@ -209,6 +209,7 @@ func runLocal(ctx context.Context, args []string) int {
 	for i, a := range c.Agents {
 		fmt.Printf("agora local: agent %d http://%s\n", i, a.Addr())
 	}
+	fmt.Printf("agora local: web console http://%s/\n", c.Master.Addr())
 	fmt.Printf("agora local: work dir %s\n", c.WorkDir)
 	fmt.Printf("agora local: ready in %s; try: agora run --master=%s -- echo hello\n", time.Since(start).Round(time.Millisecond), c.Master.Addr())
 	return exitCode(<-done)
