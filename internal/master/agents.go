@@ -52,15 +52,18 @@ func (m *Master) agentSubscribe(sub *agentpb.Call_Subscribe, st *stream) string 
 		m.alloc.RemoveAgent(a.id)
 		a.reregisteredTime = now
 		m.metrics.agentReregistrations++
+		m.countMessage("reregister_slave")
 		m.log.Info("agent re-subscribed", "agent", id, "endpoint", sub.GetEndpoint())
 	} else {
 		if id == "" {
 			id = fmt.Sprintf("%s-S%d", m.ID(), m.nextAgentID)
 			m.nextAgentID++
 			m.metrics.agentRegistrations++
+			m.countMessage("register_slave")
 			m.log.Info("agent subscribed", "agent", id, "endpoint", sub.GetEndpoint(), "resources", total.String())
 		} else {
 			m.metrics.agentReregistrations++
+			m.countMessage("reregister_slave")
 			m.log.Info("agent re-subscribed with an id this master had not seen", "agent", id, "endpoint", sub.GetEndpoint())
 		}
 		a = &agent{
@@ -247,6 +250,7 @@ func (m *Master) reconcileAgent(a *agent, reported []*agentpb.ExecutorState, now
 
 // agentCall handles a non-SUBSCRIBE call from a subscribed agent.
 func (m *Master) agentCall(a *agent, call *agentpb.Call) (int, string) {
+	m.countMessage(agentMessage[call.GetType()])
 	switch call.GetType() {
 	case agentpb.Call_UPDATE:
 		if call.Update == nil {

@@ -65,6 +65,7 @@ func (m *Master) subscribe(call *schedpb.Call, st *stream) string {
 		f.reregisteredTime = now
 		m.alloc.UpdateFramework(id, f.roles(), suppressed)
 		m.alloc.ActivateFramework(id)
+		m.countMessage("reregister_framework")
 		m.log.Info("framework resubscribed", "framework", id, "name", info.GetName())
 		m.opFrameworkUpdated(f)
 	} else {
@@ -79,6 +80,7 @@ func (m *Master) subscribe(call *schedpb.Call, st *stream) string {
 		f.registeredTime = now
 		m.frameworks[id] = f
 		m.alloc.AddFramework(id, f.roles(), suppressed, true)
+		m.countMessage("register_framework")
 		m.log.Info("framework subscribed", "framework", id, "name", info.GetName(), "roles", f.roles())
 		m.opFrameworkAdded(f)
 	}

@@ -79,6 +79,8 @@ type counters struct {
 	agentReregistrations int64
 	allocationRuns       int64
 	lastAllocationRun    time.Duration
+	// messages counts master/messages_* by Mesos message name.
+	messages map[string]int64
 }
 
 // New creates a master and binds its listener, so Addr is valid at once.

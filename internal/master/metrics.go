@@ -26,6 +26,7 @@ func (m *Master) moreMetrics(out map[string]float64) {
 	out["master/slave_reregistrations"] = float64(m.metrics.agentReregistrations)
 	out["master/event_queue_messages"] = float64(len(m.calls))
 	out["master/operator_event_stream_subscribers"] = float64(len(m.op.subscribers))
+	m.messageMetrics(out)
 	out["allocator/mesos/allocation_runs"] = float64(m.metrics.allocationRuns)
 	out["allocator/mesos/allocation_run_ms"] = float64(m.metrics.lastAllocationRun.Microseconds()) / 1000
 	for _, name := range []string{"cpus", "mem", "disk", "gpus"} {
@@ -77,5 +78,8 @@ func masterMappings() []metrics.Mapping {
 		c("allocator/mesos/allocation_runs", "mesos_master_allocation_runs_total", "Allocation cycles run."),
 		g("allocator/mesos/allocation_run_ms", "mesos_master_allocation_run_seconds", "Duration of the last allocation cycle.").Scaled(metrics.Milliseconds),
 	)
+	for _, k := range messageKeys {
+		out = append(out, c("master/messages_"+k, "mesos_master_messages_total", "Messages (calls) handled, by Mesos message name.", "type", k))
+	}
 	return append(out, metrics.SystemMappings()...)
 }

@@ -15,6 +15,7 @@ import (
 // the HTTP status to answer with.
 func (m *Master) schedulerCall(call *schedpb.Call) (int, string) {
 	f := m.frameworks[call.GetFrameworkId().GetValue()]
+	m.countMessage(schedulerMessage[call.GetType()])
 	switch call.GetType() {
 	case schedpb.Call_TEARDOWN:
 		m.removeFramework(f, "the framework sent TEARDOWN")
