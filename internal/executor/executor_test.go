@@ -215,8 +215,10 @@ func TestKill(t *testing.T) {
 
 func TestKillEscalatesAfterGrace(t *testing.T) {
 	h := start(t, nil, mesos.FrameworkInfo_Capability_TASK_KILLING_STATE)
-	h.send(t, executortest.Launch(executortest.Task("t1", "trap '' TERM; sleep 60 & sleep 60; wait")))
+	h.send(t, executortest.Launch(executortest.Task("t1", "trap '' TERM; echo trapped; sleep 60 & sleep 60; wait")))
 	running := h.agent.WaitUpdate(t, timeout, 1, mesos.TaskState_TASK_RUNNING)
+	// Kill only once the shell ignores SIGTERM, or SIGTERM alone ends it.
+	waitStdout(t, h, "trapped")
 	h.send(t, executortest.Kill("t1", 200*time.Millisecond))
 	st := h.agent.WaitUpdate(t, timeout, 1, mesos.TaskState_TASK_KILLED)
 	if st.GetMessage() != "Command terminated with signal Killed" {
@@ -229,10 +231,11 @@ func TestKillEscalatesAfterGrace(t *testing.T) {
 
 func TestTaskKillPolicy(t *testing.T) {
 	h := start(t, nil)
-	task := executortest.Task("t1", "trap '' TERM; sleep 60")
+	task := executortest.Task("t1", "trap '' TERM; echo trapped; sleep 60")
 	task.KillPolicy = &mesos.KillPolicy{GracePeriod: &mesos.DurationInfo{Nanoseconds: proto.Int64(int64(100 * time.Millisecond))}}
 	h.send(t, executortest.Launch(task))
 	h.agent.WaitUpdate(t, timeout, 1, mesos.TaskState_TASK_RUNNING)
+	waitStdout(t, h, "trapped")
 	start := time.Now()
 	h.send(t, executortest.Kill("t1", -1))
 	h.agent.WaitUpdate(t, timeout, 1, mesos.TaskState_TASK_KILLED)
@@ -298,5 +301,21 @@ func TestMergeEnv(t *testing.T) {
 	got := mergeEnv([]string{"A=1", "B=2", "TOKEN=x"}, []string{"B=3", "C=4"}, []string{"TOKEN"})
 	if strings.Join(got, ",") != "A=1,B=3,C=4" {
 		t.Errorf("mergeEnv = %v", got)
+	}
+}
+
+// waitStdout waits until the task's stdout contains want.
+func waitStdout(t *testing.T, h *harness, want string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		out, _ := os.ReadFile(filepath.Join(h.sandbox, "stdout"))
+		if strings.Contains(string(out), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stdout never contained %q (got %q)", want, out)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
