@@ -115,7 +115,7 @@ func exitCode(err error) int {
 func masterFlags(fs *flag.FlagSet, c *master.Config) {
 	fs.StringVar(&c.IP, "ip", c.IP, "IP address to listen on")
 	fs.IntVar(&c.Port, "port", c.Port, "port to listen on")
-	fs.IntVar(&c.RegistryPort, "registry_port", c.RegistryPort, "port of the registry's Raft transport (-1: --port+1, or a free port when --port is 0; 0: a free port)")
+	fs.IntVar(&c.RegistryPort, "registry_port", c.RegistryPort, "port of the registry's Raft transport (0: a free port)")
 	fs.StringVar(&c.Hostname, "hostname", c.Hostname, "hostname advertised to frameworks and agents (default: the IP)")
 	fs.DurationVar(&c.AllocationInterval, "allocation_interval", c.AllocationInterval, "period of the batched allocation cycle")
 	fs.DurationVar(&c.AgentPingTimeout, "agent_ping_timeout", c.AgentPingTimeout, "interval of agent pings")

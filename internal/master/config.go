@@ -19,8 +19,9 @@ type Config struct {
 	// <WorkDir>/registry. Empty keeps the registry in memory, so nothing
 	// survives a restart.
 	WorkDir string
-	// RegistryPort is the port of the registry's Raft transport, on IP:
-	// -1 means Port+1 (or a free port when Port is 0), 0 picks a free port.
+	// RegistryPort is the port of the registry's Raft transport, on IP;
+	// 0 picks a free port. (Not Port+1, as that is a Mesos agent's
+	// default port.) A multi-master group will need it fixed.
 	RegistryPort int
 
 	// AllocationInterval is the period of the batched allocation cycle;
@@ -49,7 +50,6 @@ func DefaultConfig() Config {
 	return Config{
 		IP:                            "127.0.0.1",
 		Port:                          5050,
-		RegistryPort:                  -1,
 		AllocationInterval:            time.Second,
 		HeartbeatInterval:             15 * time.Second,
 		AgentPingTimeout:              15 * time.Second,
@@ -68,7 +68,7 @@ func (c Config) Validate() error {
 	if c.Port < 0 || c.Port > 65535 {
 		return fmt.Errorf("invalid --port %d: must be 0-65535", c.Port)
 	}
-	if c.RegistryPort < -1 || c.RegistryPort > 65535 || (c.RegistryPort == -1 && c.Port == 65535) {
+	if c.RegistryPort < 0 || c.RegistryPort > 65535 {
 		return fmt.Errorf("invalid --registry_port %d: must be 0-65535", c.RegistryPort)
 	}
 	switch {
@@ -86,15 +86,4 @@ func (c Config) Validate() error {
 		return errors.New("stream backlog must be at least 1")
 	}
 	return nil
-}
-
-// registryPort resolves RegistryPort's default.
-func (c Config) registryPort() int {
-	switch {
-	case c.RegistryPort >= 0:
-		return c.RegistryPort
-	case c.Port == 0:
-		return 0
-	}
-	return c.Port + 1
 }

@@ -22,7 +22,7 @@ func (m *Master) openRegistry(advertisedIP string) error {
 	if m.cfg.WorkDir != "" {
 		rc.Dir = filepath.Join(m.cfg.WorkDir, "registry")
 	}
-	rc.Bind = net.JoinHostPort(m.cfg.IP, strconv.Itoa(m.cfg.registryPort()))
+	rc.Bind = net.JoinHostPort(m.cfg.IP, strconv.Itoa(m.cfg.RegistryPort))
 	if ip := net.ParseIP(m.cfg.IP); ip != nil && ip.IsUnspecified() {
 		rc.Advertise = advertisedIP
 	}
