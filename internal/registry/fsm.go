@@ -153,7 +153,7 @@ func (f *FSM) applyRemoveFrameworkLocked(op RemoveFramework) error {
 	if f.removedIndex[op.ID] {
 		return nil
 	}
-	f.removed = append(f.removed, Removed{ID: op.ID, Time: op.Time})
+	f.removed = append(f.removed, Removed(op))
 	f.removedIndex[op.ID] = true
 	if n := len(f.removed) - MaxRemovedFrameworks; n > 0 {
 		for _, r := range f.removed[:n] {
