@@ -115,6 +115,7 @@ func exitCode(err error) int {
 func masterFlags(fs *flag.FlagSet, c *master.Config) {
 	fs.StringVar(&c.IP, "ip", c.IP, "IP address to listen on")
 	fs.IntVar(&c.Port, "port", c.Port, "port to listen on")
+	fs.IntVar(&c.RegistryPort, "registry_port", c.RegistryPort, "port of the registry's Raft transport (0: a free port)")
 	fs.StringVar(&c.Hostname, "hostname", c.Hostname, "hostname advertised to frameworks and agents (default: the IP)")
 	fs.DurationVar(&c.AllocationInterval, "allocation_interval", c.AllocationInterval, "period of the batched allocation cycle")
 	fs.DurationVar(&c.AgentPingTimeout, "agent_ping_timeout", c.AgentPingTimeout, "interval of agent pings")
@@ -126,7 +127,7 @@ func runMaster(ctx context.Context, args []string) int {
 	cfg := master.DefaultConfig()
 	fs := flag.NewFlagSet("master", flag.ContinueOnError)
 	masterFlags(fs, &cfg)
-	fs.StringVar(&cfg.WorkDir, "work_dir", "", "directory for the master's files")
+	fs.StringVar(&cfg.WorkDir, "work_dir", "", "directory for the master's files; the registry persists under <work_dir>/registry (default: none, the registry is kept in memory and lost on restart)")
 	logLevel := fs.String("log_level", "info", "debug, info, warn or error")
 	if !parse(fs, args) {
 		return 2

@@ -8,6 +8,7 @@ import (
 	agentpb "github.com/agora-dev/agora/api/agora/agent/v1"
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
 	schedpb "github.com/agora-dev/agora/api/mesos/v1/scheduler"
+	"github.com/agora-dev/agora/internal/registry"
 	"github.com/agora-dev/agora/internal/resources"
 	"github.com/agora-dev/agora/internal/version"
 	"google.golang.org/protobuf/proto"
@@ -119,6 +120,7 @@ func (m *Master) agentSubscribe(sub *agentpb.Call_Subscribe, st *stream) string 
 	}
 	m.alloc.AddAgent(id, total, allocated)
 	if added {
+		m.proposeAsync(registry.AdmitAgent{Agent: registry.Agent{ID: id, Hostname: info.GetHostname(), Endpoint: a.endpoint}})
 		m.opAgentAdded(a)
 	}
 	m.scheduleAllocation()

@@ -15,8 +15,14 @@ type Config struct {
 	Port int
 	// Hostname advertised to frameworks and agents; defaults to the IP.
 	Hostname string
-	// WorkDir holds the master's files (the registry, later).
+	// WorkDir holds the master's files: the registry under
+	// <WorkDir>/registry. Empty keeps the registry in memory, so nothing
+	// survives a restart.
 	WorkDir string
+	// RegistryPort is the port of the registry's Raft transport, on IP;
+	// 0 picks a free port. (Not Port+1, as that is a Mesos agent's
+	// default port.) A multi-master group will need it fixed.
+	RegistryPort int
 
 	// AllocationInterval is the period of the batched allocation cycle;
 	// events that free resources also trigger a cycle.
@@ -61,6 +67,9 @@ func (c Config) Validate() error {
 	}
 	if c.Port < 0 || c.Port > 65535 {
 		return fmt.Errorf("invalid --port %d: must be 0-65535", c.Port)
+	}
+	if c.RegistryPort < 0 || c.RegistryPort > 65535 {
+		return fmt.Errorf("invalid --registry_port %d: must be 0-65535", c.RegistryPort)
 	}
 	switch {
 	case c.AllocationInterval <= 0:

@@ -9,6 +9,7 @@ import (
 	agentpb "github.com/agora-dev/agora/api/agora/agent/v1"
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
 	schedpb "github.com/agora-dev/agora/api/mesos/v1/scheduler"
+	"github.com/agora-dev/agora/internal/registry"
 	"github.com/agora-dev/agora/internal/resources"
 	"google.golang.org/protobuf/proto"
 )
@@ -33,7 +34,7 @@ func (m *Master) subscribe(call *schedpb.Call, st *stream) string {
 		if err := validateID("framework id", id); err != nil {
 			return refuse(err.Error())
 		}
-		if m.completedFramework(id) != nil {
+		if m.frameworkRemoved(id) {
 			return refuse("Framework has been removed")
 		}
 		f = m.frameworks[id]
@@ -248,6 +249,7 @@ func (m *Master) removeFramework(f *framework, why string) {
 		m.completedFrameworks = slices.Delete(m.completedFrameworks, 0, n)
 	}
 	m.opFrameworkRemoved(f)
+	m.proposeAsync(registry.RemoveFramework{ID: f.id, Time: now.UnixNano()})
 	m.scheduleAllocation()
 }
 

@@ -19,10 +19,12 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
 	"github.com/agora-dev/agora/internal/allocator"
+	"github.com/agora-dev/agora/internal/registry"
 	"github.com/agora-dev/agora/internal/version"
 	"google.golang.org/protobuf/proto"
 )
@@ -40,6 +42,11 @@ type Master struct {
 
 	calls   chan func()
 	stopped chan struct{}
+
+	// reg is the registry (see registry.go); proposals counts the
+	// proposals in flight, which Run waits for before closing it.
+	reg       *registry.Node
+	proposals sync.WaitGroup
 
 	startTime   time.Time
 	electedTime time.Time
@@ -139,6 +146,10 @@ func New(cfg Config, logger *slog.Logger) (*Master, error) {
 		},
 	}
 	m.srv = &http.Server{Handler: m.routes(), ReadHeaderTimeout: 30 * time.Second}
+	if err := m.openRegistry(advertisedIP); err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
 	return m, nil
 }
 
@@ -208,6 +219,10 @@ loop:
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = m.srv.Shutdown(shutdownCtx)
+	m.proposals.Wait()
+	if cerr := m.reg.Close(); cerr != nil {
+		m.log.Warn("closing the registry", "err", cerr)
+	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

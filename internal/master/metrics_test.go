@@ -17,6 +17,7 @@ func TestMetricsMappingsCoverSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.ln.Close()
+	defer m.reg.Close()
 	snap := m.metricsSnapshot() // the loop is not running: this goroutine owns the state
 	mapped := map[string]bool{}
 	for _, k := range metrics.Keys(masterMappings()) {

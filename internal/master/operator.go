@@ -2,6 +2,7 @@ package master
 
 import (
 	"fmt"
+	"github.com/agora-dev/agora/internal/registry"
 	"net/http"
 	"strconv"
 	"time"
@@ -142,7 +143,21 @@ func (m *Master) serveOperatorAction(w http.ResponseWriter, call *masterpb.Call)
 			return
 		}
 		id := call.GetMarkAgentGone().GetAgentId().GetValue()
-		run = func() { status, msg = m.markAgentGone(id) }
+		// The registry records the agent as gone before the master acts
+		// on it, so that the answer 200 survives a restart.
+		now := time.Now()
+		var persist bool
+		if err := m.do(func() { persist = m.agentKnown(id) && !m.agentGone(id) }); err != nil {
+			textError(w, http.StatusServiceUnavailable, "Master is stopping")
+			return
+		}
+		if persist {
+			if err := m.reg.Propose(registry.MarkAgentGone{ID: id, Time: now.UnixNano()}, proposeTimeout); err != nil {
+				textError(w, http.StatusServiceUnavailable, "Failed to record the agent as gone in the registry: "+err.Error())
+				return
+			}
+		}
+		run = func() { status, msg = m.markAgentGone(id, now) }
 	}
 	if err := m.do(run); err != nil {
 		textError(w, http.StatusServiceUnavailable, "Master is stopping")
@@ -162,11 +177,10 @@ func (m *Master) serveOperatorAction(w http.ResponseWriter, call *masterpb.Call)
 // unreachable has its unreachable tasks moved to TASK_GONE_BY_OPERATOR.
 // The id is remembered, so the agent cannot subscribe with it again and
 // the call is idempotent.
-func (m *Master) markAgentGone(id string) (int, string) {
+func (m *Master) markAgentGone(id string, now time.Time) (int, string) {
 	if _, gone := m.op.gone[id]; gone {
 		return http.StatusOK, ""
 	}
-	now := time.Now()
 	msg := fmt.Sprintf("Agent %s was marked gone by the operator", id)
 	a := m.agents[id]
 	if a == nil {
@@ -253,4 +267,14 @@ func (m *Master) markGone(id string, now time.Time) {
 func (m *Master) agentGone(id string) bool {
 	_, gone := m.op.gone[id]
 	return gone
+}
+
+// agentKnown reports whether the master knows the agent: subscribed, or
+// removed as unreachable.
+func (m *Master) agentKnown(id string) bool {
+	if _, ok := m.agents[id]; ok {
+		return true
+	}
+	_, ok := m.removedAgents[id]
+	return ok
 }
