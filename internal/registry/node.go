@@ -83,8 +83,10 @@ func Open(cfg Config) (*Node, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	// Raft's warnings include the routine "starting election" of every
+	// single-node start; only its errors reach Agora's log.
 	hlog := hclog.FromStandardLogger(slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn})
+		&hclog.LoggerOptions{Name: "raft", Level: hclog.Error})
 
 	n := &Node{fsm: NewFSM()}
 	ok := false
