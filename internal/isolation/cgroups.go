@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -103,13 +104,17 @@ func detectV2(own string) (*cgroups, error) {
 	return &cgroups{v2: true, bases: map[string]string{"": base}}, nil
 }
 
+// probes numbers probe cgroups, so that agents of one process (tests)
+// probing at once do not share one.
+var probes atomic.Int64
+
 // probe checks that base exists (creating it) and can hold children.
 func probe(base string) error {
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		return fmt.Errorf("isolation: cgroup %s not writable: %w", base, err)
 	}
-	p := filepath.Join(base, fmt.Sprintf("probe-%d", os.Getpid()))
-	if err := os.Mkdir(p, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+	p := filepath.Join(base, fmt.Sprintf("probe-%d-%d", os.Getpid(), probes.Add(1)))
+	if err := os.Mkdir(p, 0o755); err != nil {
 		return fmt.Errorf("isolation: cgroup %s not writable: %w", base, err)
 	}
 	if err := os.Remove(p); err != nil {
