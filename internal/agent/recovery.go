@@ -156,6 +156,11 @@ func (s *state) executorGoneAtRecovery(e *executor) {
 				"Executor was not running when the agent recovered after a restart"))
 		}
 	}
+	// With cgroups, what the executor left running (its tasks are in
+	// process groups of their own) dies with its container.
+	if c := s.a.iso.Recover(e.containerID); c != nil {
+		s.a.destroyContainer(c, e.containerID, e.directory)
+	}
 	e.launchFailed = "not running when the agent recovered"
 	s.executorTerminated(e, nil)
 }
