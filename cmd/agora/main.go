@@ -156,6 +156,7 @@ func agentFlags(fs *flag.FlagSet, c *agent.Config) {
 		c.FetcherCacheSize = n
 		return err
 	})
+	fs.StringVar(&c.Isolation, "isolation", c.Isolation, "executor isolation: auto (cgroups when writable, else posix), cgroups or posix")
 }
 
 func runAgent(ctx context.Context, args []string) int {

@@ -41,6 +41,7 @@ import (
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
 	"github.com/agora-dev/agora/internal/fetcher"
 	"github.com/agora-dev/agora/internal/files"
+	"github.com/agora-dev/agora/internal/isolation"
 )
 
 // Version is the version the agent reports in /state and to the master.
@@ -102,6 +103,12 @@ type Config struct {
 	// FetcherCacheSize bounds the fetcher cache in bytes (least recently
 	// used downloads are evicted beyond it); default 2 GiB.
 	FetcherCacheSize int64
+
+	// Isolation chooses how executors are confined: "cgroups" (a cgroup
+	// per container with its memory and CPU shares; the agent fails to
+	// start without writable cgroups), "posix" (rlimits and a /proc sweep)
+	// or "auto" (cgroups when available, else posix); default auto.
+	Isolation string
 }
 
 // DefaultConfig returns the defaults of every field.
@@ -126,6 +133,7 @@ func DefaultConfig() Config {
 		MaxCompletedExecutors:         150,
 		MaxCompletedTasks:             1000,
 		FetcherCacheSize:              fetcher.DefaultCacheSize,
+		Isolation:                     string(isolation.Auto),
 	}
 }
 
@@ -146,6 +154,9 @@ func (c Config) Validate() error {
 		return errors.New("agent: retry intervals must not be negative")
 	case c.FetcherCacheSize < 0:
 		return errors.New("agent: fetcher cache size must not be negative")
+	}
+	if _, err := isolation.ParseMode(c.Isolation); err != nil {
+		return fmt.Errorf("agent: %w", err)
 	}
 	if _, _, err := net.SplitHostPort(c.Master); err != nil {
 		return fmt.Errorf("agent: master %q is not host:port: %w", c.Master, err)
@@ -223,6 +234,7 @@ type Agent struct {
 	attributes []*mesos.Attribute
 
 	files   sandboxFiles
+	iso     isolation.Isolator
 	fetcher *fetcher.Fetcher // CommandInfo.uris, with the agent's cache
 	inbox   chan func()
 	done    chan struct{} // closed when the loop has stopped
@@ -263,6 +275,16 @@ func New(cfg Config, logger *slog.Logger) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
+	mode, _ := isolation.ParseMode(cfg.Isolation)
+	iso, err := isolation.New(mode)
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	if why := isolation.FallbackReason(iso); why != nil {
+		logger.Info("isolation", "isolator", iso.Name(), "why_not_cgroups", why.Error())
+	} else {
+		logger.Info("isolation", "isolator", iso.Name())
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.IP, strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return nil, fmt.Errorf("agent: listen on %s:%d: %w", cfg.IP, cfg.Port, err)
@@ -279,6 +301,7 @@ func New(cfg Config, logger *slog.Logger) (*Agent, error) {
 		attributes: attrs,
 		files:      &files.Files{},
 		fetcher:    ft,
+		iso:        iso,
 		inbox:      make(chan func(), 64),
 		done:       make(chan struct{}),
 	}
@@ -435,6 +458,7 @@ func (a *Agent) afterFunc(d time.Duration, f func()) *time.Timer {
 func (a *Agent) shutdownAll() {
 	type container struct {
 		p        processHandle
+		c        isolation.Container
 		cid, dir string
 	}
 	var cs []container
@@ -445,7 +469,7 @@ func (a *Agent) shutdownAll() {
 	a.launchWG.Wait()
 	a.do(ctx, func() {
 		for _, e := range a.st.killAllExecutors() {
-			cs = append(cs, container{e.proc.p, e.containerID, e.directory})
+			cs = append(cs, container{e.proc.p, e.container, e.containerID, e.directory})
 		}
 	})
 	waitAll := func(d time.Duration) bool {
@@ -469,6 +493,6 @@ func (a *Agent) shutdownAll() {
 		}
 	}
 	for _, c := range cs {
-		sweepContainer(c.cid, c.dir)
+		a.destroyContainer(c.c, c.cid, c.dir)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	agentpb "github.com/agora-dev/agora/api/agora/agent/v1"
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
 	executorpb "github.com/agora-dev/agora/api/mesos/v1/executor"
+	"github.com/agora-dev/agora/internal/isolation"
 	"github.com/agora-dev/agora/internal/proc"
 	"google.golang.org/protobuf/proto"
 )
@@ -68,7 +69,7 @@ func (s *state) runTask(rt *agentpb.Event_RunTask) {
 			return
 		}
 		if e == nil {
-			e = s.newExecutor(f, ei, false)
+			e = s.newExecutor(f, ei, false, ti.GetResources())
 		}
 	} else {
 		if f.executors[taskID] != nil {
@@ -76,13 +77,14 @@ func (s *state) runTask(rt *agentpb.Event_RunTask) {
 				mesos.TaskStatus_REASON_TASK_INVALID, fmt.Sprintf("an executor with id %q already exists", taskID)))
 			return
 		}
-		e = s.newExecutor(f, s.commandExecutorInfo(fi, ti), true)
+		e = s.newExecutor(f, s.commandExecutorInfo(fi, ti), true, ti.GetResources())
 	}
 
 	t := &task{ex: e, info: ti, state: mesos.TaskState_TASK_STAGING, queued: true}
 	e.tasks = append(e.tasks, t)
 	s.counters[mesos.TaskState_TASK_STAGING]++
 	s.a.log.Info("task received", "framework_id", fwID, "task_id", taskID, "executor_id", e.id)
+	s.resizeContainer(e)
 	if e.stream != nil && e.state == execRunning {
 		s.deliver(t)
 	}
@@ -155,14 +157,17 @@ func (s *state) commandExecutorInfo(fi *mesos.FrameworkInfo, ti *mesos.TaskInfo)
 	}
 }
 
-// newExecutor registers an executor and starts launching it.
-func (s *state) newExecutor(f *framework, ei *mesos.ExecutorInfo, command bool) *executor {
-	return s.newExecutorKind(f, ei, command, false)
+// newExecutor registers an executor and starts launching it, in a
+// container sized for the executor and its first tasks' resources.
+func (s *state) newExecutor(f *framework, ei *mesos.ExecutorInfo, command bool, taskRes []*mesos.Resource) *executor {
+	return s.newExecutorKind(f, ei, command, false, taskRes)
 }
 
 // newExecutorKind is newExecutor for the command executor, the default
 // executor or (both false) a custom executor.
-func (s *state) newExecutorKind(f *framework, ei *mesos.ExecutorInfo, command, defaultExec bool) *executor {
+func (s *state) newExecutorKind(f *framework, ei *mesos.ExecutorInfo, command, defaultExec bool,
+	taskRes []*mesos.Resource,
+) *executor {
 	e := &executor{
 		fw:          f,
 		id:          ei.GetExecutorId().GetValue(),
@@ -175,6 +180,7 @@ func (s *state) newExecutorKind(f *framework, ei *mesos.ExecutorInfo, command, d
 	e.directory = s.a.sandboxDir(s.agentID, f.id, e.id, e.containerID)
 	f.executors[e.id] = e
 	spec := s.launchSpec(e)
+	spec.limits = limitsOf(append(append([]*mesos.Resource(nil), ei.GetResources()...), taskRes...))
 	s.a.log.Info("launching executor", "framework_id", f.id, "executor_id", e.id, "container_id", e.containerID,
 		"directory", e.directory)
 	ctx, cancel := context.WithCancel(s.a.launchCtx)
@@ -183,14 +189,14 @@ func (s *state) newExecutorKind(f *framework, ei *mesos.ExecutorInfo, command, d
 	go func() {
 		defer s.a.launchWG.Done()
 		defer cancel()
-		p, err := s.a.launch(ctx, spec)
-		s.a.post(func() { s.launched(e, p, err) })
+		p, c, err := s.a.launch(ctx, spec)
+		s.a.post(func() { s.launched(e, p, c, err) })
 	}()
 	return e
 }
 
 // launched handles the outcome of starting an executor's process.
-func (s *state) launched(e *executor, p *proc.Process, err error) {
+func (s *state) launched(e *executor, p *proc.Process, c isolation.Container, err error) {
 	if err != nil {
 		s.a.log.Warn("executor launch failed", "framework_id", e.fw.id, "executor_id", e.id, "err", err)
 		e.launchFailed = err.Error()
@@ -198,15 +204,22 @@ func (s *state) launched(e *executor, p *proc.Process, err error) {
 		return
 	}
 	e.proc = &runningProc{p: p}
+	e.container = c
+	s.resizeContainer(e) // tasks may have joined during the launch
 	cid, dir := e.containerID, e.directory
+	go s.a.watchContainer(c, cid, p.Done())
 	go func() {
 		<-p.Done()
 		ex := p.Exit()
+		lim := checkMemoryLimitation(c)
 		// The container ends with its executor, as with Mesos's launchers.
-		if n := sweepContainer(cid, dir); n > 0 {
-			s.a.log.Info("killed processes left in container", "container_id", cid, "count", n)
-		}
-		s.a.post(func() { s.executorTerminated(e, &ex) })
+		s.a.destroyContainer(c, cid, dir)
+		s.a.post(func() {
+			if lim != nil {
+				e.limitation = lim
+			}
+			s.executorTerminated(e, &ex)
+		})
 	}()
 	if e.state >= execTerminating || e.liveTasks() == 0 {
 		// Shut down while launching, or every task killed during launch.
@@ -385,6 +398,8 @@ func (s *state) executorTerminated(e *executor, ex *proc.Exit) {
 		}
 		st, reason, msg := mesos.TaskState_TASK_FAILED, mesos.TaskStatus_REASON_EXECUTOR_TERMINATED, desc
 		switch {
+		case e.limitation != nil:
+			st, reason, msg = mesos.TaskState_TASK_FAILED, mesos.TaskStatus_REASON_CONTAINER_LIMITATION_MEMORY, e.limitation.message
 		case e.killReason != nil:
 			reason, msg = *e.killReason, e.killMessage
 		case e.launchFailed != "":
@@ -394,7 +409,11 @@ func (s *state) executorTerminated(e *executor, ex *proc.Exit) {
 		case !e.command:
 			st = mesos.TaskState_TASK_LOST
 		}
-		s.statusUpdate(f.id, s.newAgentUpdate(t.id(), e.id, st, reason, msg))
+		u := s.newAgentUpdate(t.id(), e.id, st, reason, msg)
+		if e.limitation != nil {
+			e.limitation.apply(u)
+		}
+		s.statusUpdate(f.id, u)
 	}
 
 	if !f.terminating {

@@ -156,6 +156,11 @@ func (s *state) executorGoneAtRecovery(e *executor) {
 				"Executor was not running when the agent recovered after a restart"))
 		}
 	}
+	// With cgroups, what the executor left running (its tasks are in
+	// process groups of their own) dies with its container.
+	if c := s.a.iso.Recover(e.containerID); c != nil {
+		s.a.destroyContainer(c, e.containerID, e.directory)
+	}
 	e.launchFailed = "not running when the agent recovered"
 	s.executorTerminated(e, nil)
 }
@@ -166,11 +171,11 @@ func (s *state) startRecovered(execs []*executor) {
 	for _, e := range execs {
 		p := e.proc.p
 		cid, dir := e.containerID, e.directory
+		c := s.a.iso.Recover(cid)
+		e.container = c
 		go func() {
 			<-p.Done()
-			if n := sweepContainer(cid, dir); n > 0 {
-				s.a.log.Info("killed processes left in container", "container_id", cid, "count", n)
-			}
+			s.a.destroyContainer(c, cid, dir)
 			ex := proc.Exit{Code: -1, Err: errors.New("executor exited; its status is unknown after the agent restarted")}
 			s.a.post(func() { s.executorTerminated(e, &ex) })
 		}()

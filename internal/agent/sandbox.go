@@ -10,6 +10,7 @@ import (
 	"time"
 
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
+	"github.com/agora-dev/agora/internal/isolation"
 	"github.com/agora-dev/agora/internal/proc"
 )
 
@@ -42,6 +43,7 @@ type launchSpec struct {
 	user                    string // fetcher cache key: the command's user, else the framework's
 	uris                    []*mesos.CommandInfo_URI
 	proc                    proc.Spec
+	limits                  isolation.Limits // initial container limits
 }
 
 // launchSpec computes the process of an executor: the command executor
@@ -139,11 +141,11 @@ func boolDigit(b bool) string {
 	return "0"
 }
 
-// launch creates the sandbox, fetches URIs and starts the executor
-// process. It runs off the loop.
-func (a *Agent) launch(ctx context.Context, spec launchSpec) (*proc.Process, error) {
+// launch creates the sandbox, fetches URIs, creates the container and
+// starts the executor process in it. It runs off the loop.
+func (a *Agent) launch(ctx context.Context, spec launchSpec) (*proc.Process, isolation.Container, error) {
 	if err := os.MkdirAll(spec.dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create sandbox %q: %w", spec.dir, err)
+		return nil, nil, fmt.Errorf("create sandbox %q: %w", spec.dir, err)
 	}
 	latest := filepath.Join(filepath.Dir(spec.dir), "latest")
 	_ = os.Remove(latest)
@@ -160,15 +162,35 @@ func (a *Agent) launch(ctx context.Context, spec launchSpec) (*proc.Process, err
 		// Progress and errors go to the sandbox's stderr, as with Mesos.
 		lf, err := os.OpenFile(spec.proc.Stderr, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
-			return nil, fmt.Errorf("open %q: %w", spec.proc.Stderr, err)
+			return nil, nil, fmt.Errorf("open %q: %w", spec.proc.Stderr, err)
 		}
 		err = a.fetcher.Fetch(ctx, spec.uris, spec.dir, spec.user, lf)
 		lf.Close()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return proc.Start(spec.proc)
+	cid := filepath.Base(spec.dir)
+	c, err := a.iso.Create(cid, spec.limits)
+	if err != nil {
+		return nil, nil, fmt.Errorf("create container: %w", err)
+	}
+	p, err := proc.Start(spec.proc)
+	if err != nil {
+		_, _ = c.Destroy()
+		return nil, nil, err
+	}
+	// Children the executor forks from now on inherit the cgroup.
+	if err := c.Add(p.Pid()); err != nil {
+		if c.Exact() {
+			p.Kill(0)
+			<-p.Done()
+			_, _ = c.Destroy()
+			return nil, nil, fmt.Errorf("isolate executor: %w", err)
+		}
+		a.log.Warn("cannot set resource limits of executor", "container_id", cid, "err", err)
+	}
+	return p, c, nil
 }
 
 // attachSandbox makes a sandbox browsable through /files.

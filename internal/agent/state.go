@@ -5,6 +5,7 @@ import (
 	"time"
 
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
+	"github.com/agora-dev/agora/internal/isolation"
 )
 
 // state is everything the loop goroutine owns.
@@ -81,8 +82,12 @@ type executor struct {
 	state       executorState
 	subscribed  bool // has subscribed at least once
 
-	proc   *runningProc // nil until started
-	stream *execStream  // current SUBSCRIBE stream, nil when none
+	proc *runningProc // nil until started
+	// container is the executor run's isolation; nil until started.
+	container isolation.Container
+	// limitation is set when the container exceeded its memory.
+	limitation *memoryLimitation
+	stream     *execStream // current SUBSCRIBE stream, nil when none
 
 	tasks     []*task // queued, launched and terminal-but-unacknowledged
 	completed []*task

@@ -92,8 +92,8 @@ func (a *Agent) flags() map[string]string {
 		"attributes":                     c.Attributes,
 		"executor_registration_timeout":  formatDuration(c.ExecutorRegistrationTimeout),
 		"executor_shutdown_grace_period": formatDuration(c.ExecutorShutdownGracePeriod),
-		"launcher":                       "posix",
-		"isolation":                      "posix/cpu,posix/mem",
+		"launcher":                       launcherFlag(a.iso),
+		"isolation":                      isolationFlag(a.iso),
 		"containerizers":                 "mesos",
 		"http_command_executor":          "true",
 	}

@@ -47,7 +47,11 @@ func (s *state) runTaskGroup(f *framework, ei *mesos.ExecutorInfo, tg *mesos.Tas
 		if info.FrameworkId == nil {
 			info.FrameworkId = f.info.GetId()
 		}
-		e = s.newGroupExecutor(f, info)
+		var res []*mesos.Resource
+		for _, ti := range tg.GetTasks() {
+			res = append(res, ti.GetResources()...)
+		}
+		e = s.newGroupExecutor(f, info, res)
 	}
 	group := proto.Clone(tg).(*mesos.TaskGroupInfo)
 	var first *task
@@ -59,6 +63,7 @@ func (s *state) runTaskGroup(f *framework, ei *mesos.ExecutorInfo, tg *mesos.Tas
 			first = t
 		}
 	}
+	s.resizeContainer(e)
 	s.a.log.Info("task group received", "framework_id", f.id, "executor_id", e.id, "tasks", len(group.GetTasks()))
 	if e.stream != nil && e.state == execRunning {
 		s.deliver(first)
@@ -66,8 +71,8 @@ func (s *state) runTaskGroup(f *framework, ei *mesos.ExecutorInfo, tg *mesos.Tas
 }
 
 // newGroupExecutor registers a default executor and starts launching it.
-func (s *state) newGroupExecutor(f *framework, ei *mesos.ExecutorInfo) *executor {
-	return s.newExecutorKind(f, ei, false, true)
+func (s *state) newGroupExecutor(f *framework, ei *mesos.ExecutorInfo, taskRes []*mesos.Resource) *executor {
+	return s.newExecutorKind(f, ei, false, true, taskRes)
 }
 
 // validateTaskGroup checks what the agent needs of a task group.

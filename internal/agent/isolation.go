@@ -1,0 +1,143 @@
+package agent
+
+import (
+	"fmt"
+	"time"
+
+	mesos "github.com/agora-dev/agora/api/mesos/v1"
+	"github.com/agora-dev/agora/internal/isolation"
+	"google.golang.org/protobuf/proto"
+)
+
+// This file connects executors to the isolator (internal/isolation): a
+// container per executor run, sized by the executor's and its live tasks'
+// resources, destroyed when the executor exits, and the memory limitation
+// reported when the kernel's OOM killer struck inside it.
+
+// oomPollInterval is how often a running container's OOM counter is read.
+const oomPollInterval = 100 * time.Millisecond
+
+// limitsOf sums the cpus and mem (MB) scalars of res.
+func limitsOf(res []*mesos.Resource) isolation.Limits {
+	var l isolation.Limits
+	var memMB float64
+	for _, r := range res {
+		switch r.GetName() {
+		case "mem":
+			memMB += r.GetScalar().GetValue()
+		case "cpus":
+			l.CPUs += r.GetScalar().GetValue()
+		}
+	}
+	l.MemBytes = uint64(memMB * (1 << 20))
+	return l
+}
+
+// resizeContainer sets the container's limits to its executor's and live
+// tasks' resources; on the loop.
+func (s *state) resizeContainer(e *executor) {
+	if e.container == nil {
+		return
+	}
+	if err := e.container.Update(limitsOf(e.liveResources())); err != nil {
+		// Lowering memory below the current usage fails; the old limit
+		// stays, which is harmless.
+		s.a.log.Debug("cannot resize container", "container_id", e.containerID, "err", err)
+	}
+}
+
+// memoryLimitation describes a container whose processes the OOM killer
+// has killed, as Mesos's memory isolator does: the message, and the
+// resources exceeded (mem, the peak usage).
+type memoryLimitation struct {
+	message    string
+	limitation *mesos.TaskResourceLimitation
+}
+
+// checkMemoryLimitation reports the container's memory limitation, nil
+// when the OOM killer has not struck in it.
+func checkMemoryLimitation(c isolation.Container) *memoryLimitation {
+	if c == nil || c.OOMKills() == 0 {
+		return nil
+	}
+	limit, peak := c.Memory()
+	peakMB := float64(peak) / (1 << 20)
+	return &memoryLimitation{
+		message: fmt.Sprintf("Memory limit exceeded: Requested: %dMB Maximum Used: %dMB", limit>>20, peak>>20),
+		limitation: &mesos.TaskResourceLimitation{Resources: []*mesos.Resource{{
+			Name:   proto.String("mem"),
+			Type:   mesos.Value_SCALAR.Enum(),
+			Scalar: &mesos.Value_Scalar{Value: proto.Float64(peakMB)},
+		}}},
+	}
+}
+
+// apply turns a status into the agent's report of a memory
+// limitation.
+func (m *memoryLimitation) apply(st *mesos.TaskStatus) {
+	st.State = mesos.TaskState_TASK_FAILED.Enum()
+	st.Source = mesos.TaskStatus_SOURCE_AGENT.Enum()
+	st.Reason = mesos.TaskStatus_REASON_CONTAINER_LIMITATION_MEMORY.Enum()
+	st.Message = proto.String(m.message)
+	st.Limitation = m.limitation
+}
+
+// watchContainer polls a running container for OOM kills until done is
+// closed. On the first it kills the whole container, as Mesos destroys a
+// container that reached a limitation; the executor's exit is then
+// reported with the limitation.
+func (a *Agent) watchContainer(c isolation.Container, cid string, done <-chan struct{}) {
+	if !c.Exact() {
+		return // no memory accounting
+	}
+	t := time.NewTicker(oomPollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			if c.OOMKills() > 0 {
+				a.log.Info("memory limit exceeded; destroying container", "container_id", cid)
+				c.KillAll()
+				return
+			}
+		}
+	}
+}
+
+// destroyContainer ends every process of a container whose executor has
+// exited: the isolator's exact destroy with cgroups, else the /proc sweep.
+func (a *Agent) destroyContainer(c isolation.Container, cid, dir string) {
+	if c != nil && c.Exact() {
+		n, err := c.Destroy()
+		if err != nil {
+			a.log.Warn("cannot destroy container", "container_id", cid, "err", err)
+		}
+		if n > 0 {
+			a.log.Info("killed processes left in container", "container_id", cid, "count", n)
+		}
+		if err == nil {
+			return
+		}
+	}
+	if n := sweepContainer(cid, dir); n > 0 {
+		a.log.Info("killed processes left in container", "container_id", cid, "count", n)
+	}
+}
+
+// launcherFlag and isolationFlag are the agent's --launcher and
+// --isolation as Mesos would show them in /flags and /state.
+func launcherFlag(iso isolation.Isolator) string {
+	if iso.Name() == "posix" {
+		return "posix"
+	}
+	return "linux"
+}
+
+func isolationFlag(iso isolation.Isolator) string {
+	if iso.Name() == "posix" {
+		return "posix/cpu,posix/mem"
+	}
+	return "cgroups/cpu,cgroups/mem"
+}

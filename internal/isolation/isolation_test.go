@@ -1,0 +1,99 @@
+package isolation
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// cgroupsOrSkip returns the cgroup isolator, skipping when the machine
+// has no writable cgroups.
+func cgroupsOrSkip(t *testing.T) Isolator {
+	t.Helper()
+	iso, err := New(Cgroups)
+	if err != nil {
+		t.Skipf("cgroups not writable on this machine: %v", err)
+	}
+	return iso
+}
+
+func TestParseMode(t *testing.T) {
+	for _, s := range []string{"", "auto", "cgroups", "posix"} {
+		if _, err := ParseMode(s); err != nil {
+			t.Errorf("ParseMode(%q): %v", s, err)
+		}
+	}
+	if _, err := ParseMode("docker"); err == nil {
+		t.Error("ParseMode(docker) succeeded")
+	}
+}
+
+func TestCgroupOOMAndDestroy(t *testing.T) {
+	iso := cgroupsOrSkip(t)
+	c, err := iso.Create("test-oom-"+strings.ReplaceAll(t.Name(), "/", "-"), Limits{MemBytes: 32 << 20, CPUs: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := c.(*cgContainer)
+	// A shell that puts a background sleep in a session of its own, then
+	// allocates past the limit.
+	cmd := exec.Command("/bin/sh", "-c", `read x; setsid sleep 300 & exec python3 -c 'b = bytearray(100 << 20); print(len(b))'`)
+	stdin, _ := cmd.StdinPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Add(cmd.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	stdin.Close()
+	err = cmd.Wait()
+	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("allocation ended with %v, want SIGKILL by the OOM killer", err)
+	}
+	if n := c.OOMKills(); n < 1 {
+		t.Fatalf("OOMKills = %d", n)
+	}
+	if limit, peak := c.Memory(); limit != 32<<20 || peak == 0 {
+		t.Errorf("Memory() = %d, %d", limit, peak)
+	}
+	if len(cc.procs()) == 0 {
+		t.Fatal("background sleep not in the container")
+	}
+	if _, err := c.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range cc.dirs {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("%s still exists: %v", d, err)
+		}
+	}
+}
+
+func TestPosixRlimits(t *testing.T) {
+	iso, _ := New(Posix)
+	c, _ := iso.Create("x", Limits{})
+	cmd := exec.Command("/bin/sh", "-c", "read x; ulimit -n; ulimit -c")
+	stdin, _ := cmd.StdinPipe()
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Add(cmd.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(out.String())
+	if len(f) != 2 || f[1] != "0" {
+		t.Fatalf("ulimits = %q", out.String())
+	}
+	if c.Exact() {
+		t.Error("posix container claims to be exact")
+	}
+}
