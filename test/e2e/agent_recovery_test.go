@@ -87,9 +87,17 @@ func TestAgentRecovery(t *testing.T) {
 	if err := os.WriteFile(release, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Updates are delivered at least once: one the framework acknowledged
+	// just before the crash may come again (say TASK_STARTING) before the
+	// task's end. Wait for a terminal state.
 	seen := s.updates(30*time.Second, func(seen map[string][]string) bool {
 		l := last(seen["rec-1"])
-		return l != "" && l != "TASK_RUNNING"
+		for _, p := range []string{"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ERROR", "TASK_DROPPED", "TASK_GONE"} {
+			if strings.HasPrefix(l, p) {
+				return true
+			}
+		}
+		return false
 	})
 	if got := last(seen["rec-1"]); !strings.HasPrefix(got, "TASK_FINISHED") {
 		t.Fatalf("task ended %q after the agent restart, want TASK_FINISHED (updates %v)\nagent output:\n%s",
