@@ -27,6 +27,9 @@ func (a *Agent) handleExecutorAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if msg := validateExecutorCall(call); msg != "" {
+		if call.GetType() == executorpb.Call_UPDATE {
+			a.do(r.Context(), func() { a.st.events["invalid_status_updates"]++ })
+		}
 		http.Error(w, "Failed to validate executor::Call: "+msg, http.StatusBadRequest)
 		return
 	}
@@ -291,6 +294,7 @@ func (s *state) executorCall(c *executorpb.Call) (int, string) {
 	}
 	switch c.GetType() {
 	case executorpb.Call_UPDATE:
+		s.events["valid_status_updates"]++
 		s.acceptExecutorUpdate(e, c.GetUpdate().GetStatus())
 	case executorpb.Call_MESSAGE:
 		s.sendCall(&agentpb.Call{

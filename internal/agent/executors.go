@@ -371,6 +371,10 @@ func (s *state) executorTerminated(e *executor, ex *proc.Exit) {
 	}
 	f := e.fw
 	e.state = execTerminated
+	s.events["executors_terminated"]++
+	if e.launchFailed != "" {
+		s.events["container_launch_errors"]++
+	}
 	e.stopTimers()
 	if e.stream != nil {
 		e.stream.close()
@@ -444,9 +448,11 @@ func (s *state) messageToExecutor(fwID, execID string, data []byte) {
 		e = f.executors[execID]
 	}
 	if e == nil || e.stream == nil {
+		s.events["invalid_framework_messages"]++
 		s.a.log.Warn("framework message dropped: executor not subscribed", "framework_id", fwID, "executor_id", execID)
 		return
 	}
+	s.events["valid_framework_messages"]++
 	e.stream.push(&executorpb.Event{
 		Type:    executorpb.Event_MESSAGE.Enum(),
 		Message: &executorpb.Event_Message{Data: data},

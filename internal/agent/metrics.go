@@ -44,6 +44,22 @@ func agentMappings() []metrics.Mapping {
 	for _, s := range []string{"registering", "running", "terminating"} {
 		out = append(out, g("slave/executors_"+s, "mesos_agent_executors", "Executors, by state.", "state", s))
 	}
+	out = append(out,
+		c("slave/valid_status_updates", "mesos_agent_status_updates_total", "Status updates from executors, by validity.", "valid", "true"),
+		c("slave/invalid_status_updates", "mesos_agent_status_updates_total", "Status updates from executors, by validity.", "valid", "false"),
+		c("slave/valid_framework_messages", "mesos_agent_framework_messages_total", "Framework messages for executors, by whether they were delivered.", "valid", "true"),
+		c("slave/invalid_framework_messages", "mesos_agent_framework_messages_total", "Framework messages for executors, by whether they were delivered.", "valid", "false"),
+		c("slave/executors_terminated", "mesos_agent_executors_terminated_total", "Executors that ended."),
+		c("slave/container_launch_errors", "mesos_agent_container_launch_errors_total", "Executors that failed to launch (fetch, start)."),
+	)
 	out = append(out, metrics.Resources("slave", "mesos_agent", "total", "used")...)
 	return append(out, metrics.SystemMappings()...)
+}
+
+// agentEventKeys are the slave/* event counters Mesos users alert on,
+// always present in /metrics/snapshot.
+var agentEventKeys = []string{
+	"valid_status_updates", "invalid_status_updates",
+	"valid_framework_messages", "invalid_framework_messages",
+	"executors_terminated", "container_launch_errors",
 }

@@ -18,6 +18,9 @@ func TestAgentMetricsMappings(t *testing.T) {
 		"slave/executors_registering", "slave/executors_running", "slave/executors_terminating"} {
 		known[k] = true
 	}
+	for _, k := range agentEventKeys {
+		known["slave/"+k] = true
+	}
 	for _, r := range []string{"cpus", "mem", "disk", "gpus"} {
 		known["slave/"+r+"_total"], known["slave/"+r+"_used"] = true, true
 	}

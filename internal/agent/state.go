@@ -27,6 +27,8 @@ type state struct {
 
 	// Cumulative counters for /metrics/snapshot.
 	counters map[mesos.TaskState]int
+	// events counts slave/<name> events for /metrics/snapshot.
+	events map[string]int
 }
 
 func newState(a *Agent) *state {
@@ -34,6 +36,7 @@ func newState(a *Agent) *state {
 		a:          a,
 		frameworks: make(map[string]*framework),
 		counters:   make(map[mesos.TaskState]int),
+		events:     make(map[string]int),
 	}
 	s.updates = newUpdateManager(s)
 	return s

@@ -307,6 +307,9 @@ func (s *state) metrics() map[string]float64 {
 	m["slave/executors_running"] = execs[execRunning]
 	m["slave/executors_terminating"] = execs[execTerminating]
 	m["slave/frameworks_active"] = float64(len(s.frameworks))
+	for _, k := range agentEventKeys {
+		m["slave/"+k] = float64(s.events[k])
+	}
 	total := scalarTotals(a.resources)
 	used := scalarTotals(s.usedResources())
 	for _, name := range []string{"cpus", "mem", "disk", "gpus"} {
