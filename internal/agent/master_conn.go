@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -29,8 +30,11 @@ const masterPath = "/agora/v1/agent"
 
 // masterConn keeps the agent subscribed to the master: one long-lived
 // SUBSCRIBE stream, reconnected with backoff whenever it breaks or goes
-// silent for three ping intervals, and a sender goroutine that POSTs the
-// agent's other calls in order.
+// silent for three ping intervals, and sender goroutines that POST the
+// agent's other calls: senderLanes lanes, each in order, a call's lane
+// chosen by what it is about (a task's updates, an executor's messages), so
+// calls about one thing keep their order while a burst of updates for many
+// tasks goes out in parallel.
 type masterConn struct {
 	a      *Agent
 	url    string
@@ -39,13 +43,16 @@ type masterConn struct {
 
 	mu sync.Mutex
 	// +checklocks:mu
-	queue []outCall
+	queues [senderLanes][]outCall
 	// +checklocks:mu
 	cancelStream context.CancelFunc
 	// +checklocks:mu
 	currentStream string
-	wake          chan struct{}
+	wake          [senderLanes]chan struct{}
 }
+
+// senderLanes is how many calls may be in flight to the master at once.
+const senderLanes = 4
 
 type outCall struct {
 	streamID string
@@ -53,20 +60,49 @@ type outCall struct {
 }
 
 func newMasterConn(a *Agent) *masterConn {
-	return &masterConn{
-		a:      a,
-		url:    "http://" + a.cfg.Master + masterPath,
-		client: &http.Client{Timeout: 30 * time.Second},
+	c := &masterConn{
+		a:   a,
+		url: "http://" + a.cfg.Master + masterPath,
+		client: &http.Client{
+			Timeout:   30 * time.Second,
+			Transport: &http.Transport{MaxIdleConnsPerHost: senderLanes, IdleConnTimeout: 90 * time.Second},
+		},
 		stream: &http.Client{},
-		wake:   make(chan struct{}, 1),
 	}
+	for i := range c.wake {
+		c.wake[i] = make(chan struct{}, 1)
+	}
+	return c
+}
+
+// laneOf keeps the calls about one task, or one executor, in one lane.
+func laneOf(call *agentpb.Call) int {
+	h := fnv.New32a()
+	switch call.GetType() {
+	case agentpb.Call_UPDATE:
+		h.Write([]byte(call.GetUpdate().GetFrameworkId().GetValue()))
+		h.Write([]byte{0})
+		h.Write([]byte(call.GetUpdate().GetStatus().GetTaskId().GetValue()))
+	case agentpb.Call_EXECUTOR_EXITED:
+		h.Write([]byte(call.GetExecutorExited().GetFrameworkId().GetValue()))
+		h.Write([]byte{0})
+		h.Write([]byte(call.GetExecutorExited().GetExecutorId().GetValue()))
+	case agentpb.Call_MESSAGE:
+		h.Write([]byte(call.GetMessage().GetFrameworkId().GetValue()))
+		h.Write([]byte{0})
+		h.Write([]byte(call.GetMessage().GetExecutorId().GetValue()))
+	}
+	return int(h.Sum32() % senderLanes)
 }
 
 // run subscribes and resubscribes until ctx ends.
 func (c *masterConn) run(ctx context.Context) {
-	senderDone := make(chan struct{})
-	go func() { defer close(senderDone); c.sender(ctx) }()
-	defer func() { <-senderDone }()
+	var senders sync.WaitGroup
+	for i := range senderLanes {
+		senders.Add(1)
+		go func() { defer senders.Done(); c.sender(ctx, i) }()
+	}
+	defer senders.Wait()
 
 	backoff := c.a.cfg.BackoffMin
 	for ctx.Err() == nil {
@@ -206,23 +242,24 @@ func (c *masterConn) resubscribe(streamID string) {
 	}
 }
 
-// send queues a call for the sender; it never blocks.
+// send queues a call for its lane's sender; it never blocks.
 func (c *masterConn) send(streamID string, call *agentpb.Call) {
+	lane := laneOf(call)
 	c.mu.Lock()
-	c.queue = append(c.queue, outCall{streamID, call})
+	c.queues[lane] = append(c.queues[lane], outCall{streamID, call})
 	c.mu.Unlock()
 	select {
-	case c.wake <- struct{}{}:
+	case c.wake[lane] <- struct{}{}:
 	default:
 	}
 }
 
-// sender POSTs queued calls one at a time, in order.
-func (c *masterConn) sender(ctx context.Context) {
+// sender POSTs the calls of one lane one at a time, in order.
+func (c *masterConn) sender(ctx context.Context, lane int) {
 	for {
 		c.mu.Lock()
-		q := c.queue
-		c.queue = nil
+		q := c.queues[lane]
+		c.queues[lane] = nil
 		c.mu.Unlock()
 		for _, oc := range q {
 			if ctx.Err() != nil {
@@ -236,7 +273,7 @@ func (c *masterConn) sender(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-c.wake:
+		case <-c.wake[lane]:
 		}
 	}
 }
