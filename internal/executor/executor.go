@@ -101,7 +101,7 @@ func Main(ctx context.Context, getenv func(string) string, logger *slog.Logger) 
 		return 0
 	case err := <-runErr:
 		// SHUTDOWN (nil), a lost agent, or ctx: never leave the task behind.
-		ce.killAndWait(shutdownGrace(cfg.ShutdownGracePeriod))
+		ce.killAndWait(d, shutdownGrace(cfg.ShutdownGracePeriod))
 		if err != nil {
 			logger.Error("command executor: exiting", "error", err)
 			return 1
@@ -419,7 +419,7 @@ func (e *commandExecutor) kill(d *sdk.Driver, id *mesos.TaskID, grace time.Durat
 	e.killGrace = &grace
 	p := e.process
 	e.mu.Unlock()
-	if sendKilling && id != nil {
+	if sendKilling && id.GetValue() != "" {
 		e.sendLocked(d, id, mesos.TaskState_TASK_KILLING, "", nil)
 	}
 	if p != nil {
@@ -432,10 +432,12 @@ func (e *commandExecutor) Shutdown(d *sdk.Driver) {
 	e.mu.Lock()
 	task := e.task
 	e.mu.Unlock()
+	// Even with no task yet, record the kill: a LaunchTask still on its
+	// way then reports TASK_KILLED instead of starting the command.
+	e.kill(d, task.GetTaskId(), e.shutdown, false)
 	if task == nil {
 		return
 	}
-	e.kill(d, task.GetTaskId(), e.shutdown, false)
 	// Wait for the terminal update, then (briefly) for its
 	// acknowledgement; the agent kills us after its grace period anyway.
 	t := time.NewTimer(e.shutdown + AckTimeout)
@@ -450,16 +452,20 @@ func (e *commandExecutor) Shutdown(d *sdk.Driver) {
 	_ = d.WaitAcknowledged(ctx)
 }
 
-// killAndWait makes sure the task's process group is gone before Main
-// returns.
-func (e *commandExecutor) killAndWait(grace time.Duration) {
+// killAndWait makes sure no task process is left, or will be started,
+// when Main returns.
+func (e *commandExecutor) killAndWait(d *sdk.Driver, grace time.Duration) {
+	e.mu.Lock()
+	task := e.task
+	e.mu.Unlock()
+	e.kill(d, task.GetTaskId(), grace, false)
 	e.mu.Lock()
 	p := e.process
 	e.mu.Unlock()
 	if p == nil {
 		return
 	}
-	p.Kill(grace)
+	p.Kill(grace) // no-op when a kill is under way
 	t := time.NewTimer(grace + time.Second)
 	defer t.Stop()
 	select {

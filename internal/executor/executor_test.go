@@ -319,3 +319,32 @@ func waitStdout(t *testing.T, h *harness, want string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestKillRightAfterLaunch(t *testing.T) {
+	h := start(t, nil)
+	// LaunchTask runs apart from the event loop, so the KILL may be seen
+	// before or after the command started; either way the task ends
+	// TASK_KILLED and Main exits.
+	h.send(t, executortest.Launch(executortest.Task("t1", "sleep 60")))
+	h.send(t, executortest.Kill("t1", 0))
+	h.agent.WaitUpdate(t, timeout, 1, mesos.TaskState_TASK_KILLED)
+	if code := h.waitExit(t); code != 0 {
+		t.Errorf("Main = %d, want 0", code)
+	}
+	for _, st := range h.agent.Updates() {
+		if pid := st.GetContainerStatus().GetExecutorPid(); pid != 0 {
+			waitGroupGone(t, int(pid))
+		}
+	}
+}
+
+func TestDisconnectKillsTask(t *testing.T) {
+	h := start(t, nil)
+	h.send(t, executortest.Launch(executortest.Task("t1", "sleep 60")))
+	running := h.agent.WaitUpdate(t, timeout, 1, mesos.TaskState_TASK_RUNNING)
+	h.agent.CloseStream() // not checkpointing: the executor exits
+	if code := h.waitExit(t); code != 1 {
+		t.Errorf("Main = %d, want 1", code)
+	}
+	waitGroupGone(t, int(running.GetContainerStatus().GetExecutorPid()))
+}
