@@ -447,7 +447,14 @@ func (r *runner) interrupted(drv *scheduler.Driver, out *outputStreamer) int {
 	}
 	r.printf("%s interrupted; killing task %s", now(), r.taskID)
 	if err := drv.KillTask(&mesos.TaskID{Value: proto.String(r.taskID)}, offer.GetAgentId()); err != nil {
-		r.printf("kill failed: %v (the teardown will kill it)", err)
+		// Without a master there is nobody to wait for; agora run's
+		// framework has failover_timeout 0, so the master removes it, and
+		// its task, when it notices the connection gone.
+		r.printf("kill failed: %v (the master removes the task with the framework)", err)
+		if out != nil {
+			out.stop()
+		}
+		return exitInterrupted
 	}
 	t := time.NewTimer(killWait)
 	defer t.Stop()
