@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"google.golang.org/protobuf/proto"
@@ -72,14 +74,14 @@ func mustMarshal(m proto.Message) []byte {
 func (s *state) checkpointState() *cpState {
 	cp := &cpState{AgentID: s.agentID}
 	checkpointing := map[string]bool{}
-	for _, fid := range sortedKeys(s.frameworks) {
+	for _, fid := range slices.Sorted(maps.Keys(s.frameworks)) {
 		f := s.frameworks[fid]
 		if !f.info.GetCheckpoint() {
 			continue
 		}
 		checkpointing[fid] = true
 		cf := cpFramework{Info: mustMarshal(f.info)}
-		for _, eid := range sortedKeys(f.executors) {
+		for _, eid := range slices.Sorted(maps.Keys(f.executors)) {
 			e := f.executors[eid]
 			if e.state == execTerminated {
 				continue

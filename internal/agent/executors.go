@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	agentpb "github.com/agora-dev/agora/api/agora/agent/v1"
@@ -343,7 +345,7 @@ func (s *state) shutdownFramework(fwID string) {
 	s.a.log.Info("shutting down framework", "framework_id", fwID)
 	f.terminating = true
 	s.updates.dropFramework(fwID)
-	for _, eid := range sortedKeys(f.executors) {
+	for _, eid := range slices.Sorted(maps.Keys(f.executors)) {
 		s.shutdownExecutor(f.executors[eid])
 	}
 	s.maybeRemoveFramework(f)

@@ -1,7 +1,8 @@
 package agent
 
 import (
-	"sort"
+	"maps"
+	"slices"
 	"time"
 
 	agentpb "github.com/agora-dev/agora/api/agora/agent/v1"
@@ -22,9 +23,9 @@ func (s *state) subscribeCall() *agentpb.Call {
 		Endpoint:        proto.String(s.a.endpoint),
 		Version:         proto.String(Version),
 	}
-	for _, fid := range sortedKeys(s.frameworks) {
+	for _, fid := range slices.Sorted(maps.Keys(s.frameworks)) {
 		f := s.frameworks[fid]
-		for _, eid := range sortedKeys(f.executors) {
+		for _, eid := range slices.Sorted(maps.Keys(f.executors)) {
 			e := f.executors[eid]
 			if e.state == execTerminated {
 				continue
@@ -191,15 +192,6 @@ func (s *state) statusUpdate(fwID string, st *mesos.TaskStatus) bool {
 		}
 	}
 	return true
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // formatDuration renders d in stout's format ("5secs", "15mins").

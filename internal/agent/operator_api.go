@@ -2,7 +2,9 @@ package agent
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/agora-dev/agora/api/codec"
@@ -137,7 +139,7 @@ func operatorQuery(t agentapi.Call_Type) func(*state) *agentapi.Response {
 func (s *state) opFlags() *agentapi.Response_GetFlags {
 	flags := s.a.flags()
 	out := &agentapi.Response_GetFlags{}
-	for _, name := range sortedKeys(flags) {
+	for _, name := range slices.Sorted(maps.Keys(flags)) {
 		out.Flags = append(out.Flags, &mesos.Flag{Name: proto.String(name), Value: proto.String(flags[name])})
 	}
 	return out
@@ -146,7 +148,7 @@ func (s *state) opFlags() *agentapi.Response_GetFlags {
 func (s *state) opMetrics() *agentapi.Response_GetMetrics {
 	snap := s.metrics()
 	out := &agentapi.Response_GetMetrics{}
-	for _, name := range sortedKeys(snap) {
+	for _, name := range slices.Sorted(maps.Keys(snap)) {
 		out.Metrics = append(out.Metrics, &mesos.Metric{Name: proto.String(name), Value: proto.Float64(snap[name])})
 	}
 	return out
@@ -156,7 +158,7 @@ func (s *state) opMetrics() *agentapi.Response_GetMetrics {
 // oldest first.
 func (s *state) allFrameworks() []*framework {
 	out := make([]*framework, 0, len(s.frameworks)+len(s.completedFrameworks))
-	for _, id := range sortedKeys(s.frameworks) {
+	for _, id := range slices.Sorted(maps.Keys(s.frameworks)) {
 		out = append(out, s.frameworks[id])
 	}
 	return append(out, s.completedFrameworks...)
@@ -164,7 +166,7 @@ func (s *state) allFrameworks() []*framework {
 
 func (s *state) opFrameworks() *agentapi.Response_GetFrameworks {
 	out := &agentapi.Response_GetFrameworks{}
-	for _, id := range sortedKeys(s.frameworks) {
+	for _, id := range slices.Sorted(maps.Keys(s.frameworks)) {
 		out.Frameworks = append(out.Frameworks,
 			&agentapi.Response_GetFrameworks_Framework{FrameworkInfo: s.frameworks[id].info})
 	}
@@ -178,7 +180,7 @@ func (s *state) opFrameworks() *agentapi.Response_GetFrameworks {
 func (s *state) opExecutors() *agentapi.Response_GetExecutors {
 	out := &agentapi.Response_GetExecutors{}
 	for _, f := range s.allFrameworks() {
-		for _, id := range sortedKeys(f.executors) {
+		for _, id := range slices.Sorted(maps.Keys(f.executors)) {
 			out.Executors = append(out.Executors,
 				&agentapi.Response_GetExecutors_Executor{ExecutorInfo: f.executors[id].info})
 		}
@@ -212,7 +214,7 @@ func (s *state) opTasks() *agentapi.Response_GetTasks {
 		}
 	}
 	for _, f := range s.allFrameworks() {
-		for _, id := range sortedKeys(f.executors) {
+		for _, id := range slices.Sorted(maps.Keys(f.executors)) {
 			add(f.executors[id])
 		}
 		for _, e := range f.completedExecutors {
@@ -238,9 +240,9 @@ func (s *state) opTask(t *task) *mesos.Task {
 // terminated, with the pid of its executor once started.
 func (s *state) opContainers() *agentapi.Response_GetContainers {
 	out := &agentapi.Response_GetContainers{}
-	for _, id := range sortedKeys(s.frameworks) {
+	for _, id := range slices.Sorted(maps.Keys(s.frameworks)) {
 		f := s.frameworks[id]
-		for _, eid := range sortedKeys(f.executors) {
+		for _, eid := range slices.Sorted(maps.Keys(f.executors)) {
 			e := f.executors[eid]
 			if e.state == execTerminated {
 				continue

@@ -3,7 +3,9 @@ package agent
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -107,7 +109,7 @@ func (s *state) stateJSON() map[string]any {
 	total := resourceMap(a.resources)
 	used := resourceMap(s.usedResources())
 	frameworks := []any{}
-	for _, id := range sortedKeys(s.frameworks) {
+	for _, id := range slices.Sorted(maps.Keys(s.frameworks)) {
 		frameworks = append(frameworks, s.frameworkJSON(s.frameworks[id]))
 	}
 	completed := []any{}
@@ -150,7 +152,7 @@ func (s *state) stateJSON() map[string]any {
 func (s *state) frameworkJSON(f *framework) map[string]any {
 	fi := f.info
 	execs := []any{}
-	for _, id := range sortedKeys(f.executors) {
+	for _, id := range slices.Sorted(maps.Keys(f.executors)) {
 		execs = append(execs, s.executorJSON(f.executors[id]))
 	}
 	done := []any{}

@@ -400,8 +400,8 @@ func (a *Allocator) AddAgent(id string, total resources.Resources, allocated map
 	a.total.add(ag.totalQ)
 	a.stale = true
 	var overcommit resources.Resources
-	for _, fwID := range sortedKeys(allocated) {
-		for _, roleName := range sortedKeys(allocated[fwID]) {
+	for _, fwID := range slices.Sorted(maps.Keys(allocated)) {
+		for _, roleName := range slices.Sorted(maps.Keys(allocated[fwID])) {
 			want := allocated[fwID][roleName]
 			// Keep what fits in the free resources (their intersection).
 			r := ag.free.Subtract(ag.free.Subtract(want))
@@ -429,15 +429,6 @@ func (a *Allocator) AddAgent(id string, total resources.Resources, allocated map
 		return fmt.Errorf("%w: agent %q: used resources exceed its total %v by %v, which were left out", ErrInconsistent, id, total, overcommit)
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // RemoveAgent forgets the agent and everything allocated on it.

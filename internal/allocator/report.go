@@ -2,6 +2,7 @@ package allocator
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/agora-dev/agora/internal/resources"
@@ -122,7 +123,7 @@ func (a *Allocator) Framework(id string) (FrameworkReport, bool) {
 		a.resort()
 	}
 	rep := FrameworkReport{ID: id, Active: fw.active && !fw.placeholder}
-	for _, name := range sortedKeys(fw.clients) {
+	for _, name := range slices.Sorted(maps.Keys(fw.clients)) {
 		c := fw.clients[name]
 		rr := RoleReport{
 			Role:              name,

@@ -2,10 +2,13 @@ package master
 
 import (
 	"fmt"
-	"github.com/agora-dev/agora/internal/registry"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
+
+	"github.com/agora-dev/agora/internal/registry"
 
 	agentpb "github.com/agora-dev/agora/api/agora/agent/v1"
 	"github.com/agora-dev/agora/api/codec"
@@ -212,7 +215,7 @@ func (m *Master) markAgentGone(id string, now time.Time) (int, string) {
 		for fid := range a.executors {
 			fids[fid] = true
 		}
-		for _, fid := range sortedKeys(fids) {
+		for _, fid := range slices.Sorted(maps.Keys(fids)) {
 			m.sendToAgent(a, &agentpb.Event{
 				Type:              agentpb.Event_SHUTDOWN_FRAMEWORK.Enum(),
 				ShutdownFramework: &agentpb.Event_ShutdownFramework{FrameworkId: frameworkIDProto(fid)},
@@ -224,7 +227,7 @@ func (m *Master) markAgentGone(id string, now time.Time) (int, string) {
 			a.stream = nil
 		}
 	}
-	for _, fid := range sortedKeys(a.tasks) {
+	for _, fid := range slices.Sorted(maps.Keys(a.tasks)) {
 		f := m.frameworks[fid]
 		if f == nil {
 			continue

@@ -3,6 +3,7 @@ package master
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -33,19 +34,10 @@ func (b byRole) add(role string, r resources.Resources) { b[role] = b[role].Add(
 // in order.
 func (b byRole) proto() []*mesos.Resource {
 	var out []*mesos.Resource
-	for _, role := range sortedKeys(b) {
+	for _, role := range slices.Sorted(maps.Keys(b)) {
 		out = append(out, b[role].ToProto(role)...)
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // taskProto is the mesos.v1.Task of a task; user is its framework's user.
@@ -127,10 +119,10 @@ func (m *Master) getTasks() *masterpb.Response_GetTasks {
 
 func (m *Master) getExecutors() *masterpb.Response_GetExecutors {
 	out := &masterpb.Response_GetExecutors{}
-	for _, aid := range sortedKeys(m.agents) {
+	for _, aid := range slices.Sorted(maps.Keys(m.agents)) {
 		a := m.agents[aid]
-		for _, fid := range sortedKeys(a.executors) {
-			for _, eid := range sortedKeys(a.executors[fid]) {
+		for _, fid := range slices.Sorted(maps.Keys(a.executors)) {
+			for _, eid := range slices.Sorted(maps.Keys(a.executors[fid])) {
 				out.Executors = append(out.Executors, &masterpb.Response_GetExecutors_Executor{
 					ExecutorInfo: a.executors[fid][eid].info,
 					AgentId:      agentIDProto(a.id),
@@ -165,7 +157,7 @@ func (m *Master) frameworkProto(f *framework) *masterpb.Response_GetFrameworks_F
 		ReregisteredTime: timeInfo(f.reregisteredTime),
 		UnregisteredTime: timeInfo(f.unregisteredTime),
 	}
-	for _, oid := range sortedKeys(f.offers) {
+	for _, oid := range slices.Sorted(maps.Keys(f.offers)) {
 		o := f.offers[oid]
 		offered.add(o.role, o.resources)
 		if a := m.agents[o.agentID]; a != nil {
@@ -224,7 +216,7 @@ func (m *Master) agentProto(a *agent) *masterpb.Response_GetAgents_Agent {
 
 func (m *Master) getAgents() *masterpb.Response_GetAgents {
 	out := &masterpb.Response_GetAgents{}
-	for _, id := range sortedKeys(m.agents) {
+	for _, id := range slices.Sorted(maps.Keys(m.agents)) {
 		out.Agents = append(out.Agents, m.agentProto(m.agents[id]))
 	}
 	return out
@@ -271,7 +263,7 @@ func (m *Master) getRoles() *masterpb.Response_GetRoles {
 		names[r] = true
 	}
 	out := &masterpb.Response_GetRoles{}
-	for _, name := range sortedKeys(names) {
+	for _, name := range slices.Sorted(maps.Keys(names)) {
 		role := &mesos.Role{Name: proto.String(name), Weight: proto.Float64(1)}
 		for _, id := range frameworks[name] {
 			role.Frameworks = append(role.Frameworks, frameworkIDProto(id))
@@ -302,7 +294,7 @@ func getVersion() *masterpb.Response_GetVersion {
 func (m *Master) getFlags() *masterpb.Response_GetFlags {
 	flags := m.flags()
 	out := &masterpb.Response_GetFlags{}
-	for _, name := range sortedKeys(flags) {
+	for _, name := range slices.Sorted(maps.Keys(flags)) {
 		out.Flags = append(out.Flags, &mesos.Flag{Name: proto.String(name), Value: proto.String(flags[name])})
 	}
 	return out
@@ -311,7 +303,7 @@ func (m *Master) getFlags() *masterpb.Response_GetFlags {
 func (m *Master) getMetrics() *masterpb.Response_GetMetrics {
 	snap := m.metricsSnapshot()
 	out := &masterpb.Response_GetMetrics{}
-	for _, name := range sortedKeys(snap) {
+	for _, name := range slices.Sorted(maps.Keys(snap)) {
 		out.Metrics = append(out.Metrics, &mesos.Metric{Name: proto.String(name), Value: proto.Float64(snap[name])})
 	}
 	return out
