@@ -191,22 +191,11 @@ func (m *Master) validateTask(f *framework, a *agent, role string, t *mesos.Task
 		}
 		info := proto.Clone(e).(*mesos.ExecutorInfo)
 		info.FrameworkId = frameworkIDProto(f.id)
-		existing := launched[eid]
-		if ex := a.executors[f.id][eid]; ex != nil {
-			existing = ex.info
+		reused, execRes, err := reuseOrAdmitExecutor(f, a, role, info, launched)
+		if err != nil {
+			return none, nil, err
 		}
-		if existing != nil {
-			if !sameExecutor(existing, info) {
-				return none, nil, wireErrorf("ExecutorInfo is not compatible with the ExecutorInfo of the running executor %s", eid)
-			}
-		} else {
-			if err := checkAllocationRole(e.GetResources(), role); err != nil {
-				return none, nil, err
-			}
-			execRes, err := resources.FromProto(e.GetResources())
-			if err != nil {
-				return none, nil, wireErrorf("Executor uses invalid resources: %v", err)
-			}
+		if !reused {
 			need = need.Add(execRes)
 			execNew = &executor{info: info, resources: execRes, role: role}
 		}
@@ -215,6 +204,34 @@ func (m *Master) validateTask(f *framework, a *agent, role string, t *mesos.Task
 		return none, nil, wireErrorf("Task uses more resources %s than available %s", need, remaining)
 	}
 	return need, execNew, nil
+}
+
+// reuseOrAdmitExecutor checks the executor a LAUNCH or LAUNCH_GROUP names:
+// if it runs on the agent already, or an earlier operation of the same
+// ACCEPT starts it, the ExecutorInfo must be the same (reused is true and
+// it costs nothing more); otherwise its resources must be valid and
+// allocated to the offers' role, and they are returned.
+func reuseOrAdmitExecutor(f *framework, a *agent, role string, info *mesos.ExecutorInfo,
+	launched map[string]*mesos.ExecutorInfo) (reused bool, res resources.Resources, err error) {
+	eid := info.GetExecutorId().GetValue()
+	existing := launched[eid]
+	if ex := a.executors[f.id][eid]; ex != nil {
+		existing = ex.info
+	}
+	if existing != nil {
+		if !sameExecutor(existing, info) {
+			return true, res, wireErrorf("ExecutorInfo is not compatible with the ExecutorInfo of the running executor %s", eid)
+		}
+		return true, res, nil
+	}
+	if err := checkAllocationRole(info.GetResources(), role); err != nil {
+		return false, res, err
+	}
+	res, err = resources.FromProto(info.GetResources())
+	if err != nil {
+		return false, res, wireErrorf("Executor '%s' uses invalid resources: %v", eid, err)
+	}
+	return false, res, nil
 }
 
 // checkAllocationRole rejects resources allocated to another role than the

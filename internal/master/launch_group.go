@@ -81,22 +81,11 @@ func (m *Master) validateLaunchGroup(f *framework, a *agent, role string, lg *me
 
 	var need resources.Resources
 	var execNew *executor
-	existing := launched[eid]
-	if ex := a.executors[f.id][eid]; ex != nil {
-		existing = ex.info
+	reused, res, err := reuseOrAdmitExecutor(f, a, role, e, launched)
+	if err != nil {
+		return none, nil, err
 	}
-	if existing != nil {
-		if !sameExecutor(existing, e) {
-			return none, nil, wireErrorf("ExecutorInfo is not compatible with the ExecutorInfo of the running executor %s", eid)
-		}
-	} else {
-		if err := checkAllocationRole(e.GetResources(), role); err != nil {
-			return none, nil, err
-		}
-		res, err := resources.FromProto(e.GetResources())
-		if err != nil {
-			return none, nil, wireErrorf("Executor '%s' uses invalid resources: %v", eid, err)
-		}
+	if !reused {
 		if mem := res.Scalar("mem"); mem < minDefaultExecutorMemMB {
 			return none, nil, wireErrorf("Executor '%s' uses less memory (%sMB) than the minimum required (%dMB)",
 				eid, strconv.FormatFloat(mem, 'f', -1, 64), minDefaultExecutorMemMB)
