@@ -3,6 +3,9 @@
 // frameworks cannot tell a new master again. Today that is
 //
 //   - the admitted agents (id, hostname, endpoint),
+//   - the agents a leader marked unreachable (id, when): their tasks were
+//     reported lost, so a leader that sees them again must not let those
+//     tasks come back,
 //   - the agents the operator marked gone (id, when), which may never
 //     subscribe again,
 //   - the most recently removed frameworks (id, when; the last
@@ -60,6 +63,7 @@ type Removed struct {
 // order: agents and gone agents by id, removed frameworks oldest first.
 type State struct {
 	Agents            []Agent   `json:"agents"`
+	UnreachableAgents []Removed `json:"unreachable_agents,omitempty"`
 	GoneAgents        []Removed `json:"gone_agents"`
 	RemovedFrameworks []Removed `json:"removed_frameworks"`
 }
@@ -70,6 +74,8 @@ type FSM struct {
 	mu sync.RWMutex
 	// +checklocks:mu
 	agents map[string]Agent
+	// +checklocks:mu
+	unreachable map[string]int64
 	// +checklocks:mu
 	gone map[string]int64
 	// +checklocks:mu
@@ -92,6 +98,7 @@ func NewFSM() *FSM {
 
 func (f *FSM) resetLocked() {
 	f.agents = make(map[string]Agent)
+	f.unreachable = make(map[string]int64)
 	f.gone = make(map[string]int64)
 	f.removed = nil
 	f.removedIndex = make(map[string]bool)
@@ -118,6 +125,8 @@ func (f *FSM) Apply(l *raft.Log) any {
 		return f.applyAdmitAgentLocked(op)
 	case MarkAgentGone:
 		return f.applyMarkAgentGoneLocked(op)
+	case MarkAgentUnreachable:
+		return f.applyMarkAgentUnreachableLocked(op)
 	case RemoveFramework:
 		return f.applyRemoveFrameworkLocked(op)
 	}
@@ -132,6 +141,21 @@ func (f *FSM) applyAdmitAgentLocked(op AdmitAgent) error {
 		return fmt.Errorf("%w: %q", ErrAgentIsGone, op.Agent.ID)
 	}
 	f.agents[op.Agent.ID] = op.Agent
+	delete(f.unreachable, op.Agent.ID) // reachable again
+	return nil
+}
+
+func (f *FSM) applyMarkAgentUnreachableLocked(op MarkAgentUnreachable) error {
+	if op.ID == "" {
+		return fmt.Errorf("%w: agent without id", ErrBadOp)
+	}
+	if _, gone := f.gone[op.ID]; gone {
+		return fmt.Errorf("%w: %q", ErrAgentIsGone, op.ID)
+	}
+	delete(f.agents, op.ID)
+	if _, ok := f.unreachable[op.ID]; !ok {
+		f.unreachable[op.ID] = op.Time
+	}
 	return nil
 }
 
@@ -140,6 +164,7 @@ func (f *FSM) applyMarkAgentGoneLocked(op MarkAgentGone) error {
 		return fmt.Errorf("%w: agent without id", ErrBadOp)
 	}
 	delete(f.agents, op.ID)
+	delete(f.unreachable, op.ID)
 	if _, gone := f.gone[op.ID]; !gone {
 		f.gone[op.ID] = op.Time // the first marking's time stays
 	}
@@ -171,6 +196,15 @@ func (f *FSM) FrameworkRemoved(id string) bool {
 	return f.removedIndex[id]
 }
 
+// AgentUnreachable reports whether a leader marked the agent unreachable
+// (and when, Unix nanoseconds) and it has not been admitted since.
+func (f *FSM) AgentUnreachable(id string) (int64, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	t, ok := f.unreachable[id]
+	return t, ok
+}
+
 // AgentGone reports whether the operator marked the agent gone.
 func (f *FSM) AgentGone(id string) bool {
 	f.mu.RLock()
@@ -194,6 +228,9 @@ func (f *FSM) stateLocked() State {
 	}
 	for _, id := range slices.Sorted(maps.Keys(f.agents)) {
 		s.Agents = append(s.Agents, f.agents[id])
+	}
+	for _, id := range slices.Sorted(maps.Keys(f.unreachable)) {
+		s.UnreachableAgents = append(s.UnreachableAgents, Removed{ID: id, Time: f.unreachable[id]})
 	}
 	for _, id := range slices.Sorted(maps.Keys(f.gone)) {
 		s.GoneAgents = append(s.GoneAgents, Removed{ID: id, Time: f.gone[id]})
@@ -233,6 +270,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.resetLocked()
 	for _, a := range sf.Agents {
 		f.agents[a.ID] = a
+	}
+	for _, u := range sf.UnreachableAgents {
+		f.unreachable[u.ID] = u.Time
 	}
 	for _, g := range sf.GoneAgents {
 		f.gone[g.ID] = g.Time

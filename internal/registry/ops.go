@@ -26,6 +26,9 @@ const (
 	OpAdmitAgent      OpType = 1
 	OpMarkAgentGone   OpType = 2
 	OpRemoveFramework OpType = 3
+	// OpMarkAgentUnreachable is new in Agora 0.2; older masters cannot
+	// skip it (it changes what they must refuse), so it has no flag.
+	OpMarkAgentUnreachable OpType = 4
 
 	opTypeMask = ^FlagIgnoreUnknown
 )
@@ -64,9 +67,19 @@ type RemoveFramework struct {
 	Time int64  `json:"time"`
 }
 
-func (AdmitAgent) opType() OpType      { return OpAdmitAgent }
-func (MarkAgentGone) opType() OpType   { return OpMarkAgentGone }
-func (RemoveFramework) opType() OpType { return OpRemoveFramework }
+// MarkAgentUnreachable records that a leader marked an agent unreachable
+// at Time (Unix nanoseconds, stamped by the proposer): it stopped
+// answering, or did not re-subscribe after a failover. An admission of the
+// same id makes it reachable again.
+type MarkAgentUnreachable struct {
+	ID   string `json:"id"`
+	Time int64  `json:"time"`
+}
+
+func (MarkAgentUnreachable) opType() OpType { return OpMarkAgentUnreachable }
+func (AdmitAgent) opType() OpType           { return OpAdmitAgent }
+func (MarkAgentGone) opType() OpType        { return OpMarkAgentGone }
+func (RemoveFramework) opType() OpType      { return OpRemoveFramework }
 
 // Encode serialises op as a log entry: its type byte, then its JSON.
 func Encode(op Op) ([]byte, error) {
@@ -104,6 +117,10 @@ func Decode(b []byte) (op Op, ignorable bool, err error) {
 		op = o
 	case OpMarkAgentGone:
 		var o MarkAgentGone
+		err = json.Unmarshal(payload, &o)
+		op = o
+	case OpMarkAgentUnreachable:
+		var o MarkAgentUnreachable
 		err = json.Unmarshal(payload, &o)
 		op = o
 	case OpRemoveFramework:

@@ -168,7 +168,7 @@ func TestLogEncoding(t *testing.T) {
 // restart.
 func TestNodePersists(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "registry")
-	cfg := DefaultConfig()
+	cfg := oneNodeConfig()
 	cfg.Dir = dir
 	n, err := Open(cfg)
 	if err != nil {
@@ -193,6 +193,7 @@ func TestNodePersists(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	cfg.Stream = NewHTTPStreamLayer(cfg.Self)
 	n2, err := Open(cfg) // snapshot + one log entry after it
 	if err != nil {
 		t.Fatal(err)
@@ -206,7 +207,7 @@ func TestNodePersists(t *testing.T) {
 }
 
 func TestNodeInMemory(t *testing.T) {
-	n, err := Open(DefaultConfig())
+	n, err := Open(oneNodeConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,4 +218,12 @@ func TestNodeInMemory(t *testing.T) {
 	if !n.FSM().FrameworkRemoved("f1") {
 		t.Error("proposal not applied")
 	}
+}
+
+// oneNodeConfig is a group of one; it needs no listener.
+func oneNodeConfig() Config {
+	cfg := DefaultConfig()
+	cfg.Self = "127.0.0.1:1"
+	cfg.Stream = NewHTTPStreamLayer(cfg.Self)
+	return cfg
 }

@@ -1,0 +1,160 @@
+package registry
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// RaftPath is where a master accepts the registry's Raft connections: an
+// HTTP/1.1 Upgrade on the master's own listener, so that a group of
+// masters needs one port each.
+//
+//	GET /agora/v1/raft HTTP/1.1
+//	Host: <master>
+//	Connection: Upgrade
+//	Upgrade: agora-raft/1
+//
+//	HTTP/1.1 101 Switching Protocols
+//	Connection: Upgrade
+//	Upgrade: agora-raft/1
+//
+// after which the connection carries hashicorp/raft's network transport
+// protocol in both directions.
+const RaftPath = "/agora/v1/raft"
+
+// raftProtocol names the upgraded protocol and its version.
+const raftProtocol = "agora-raft/1"
+
+// ErrTransportClosed is returned by Accept once the layer is closed.
+var ErrTransportClosed = errors.New("registry: raft transport closed")
+
+// HTTPStreamLayer is a raft.StreamLayer whose incoming connections arrive
+// through an HTTP handler (ServeHTTP, mounted at RaftPath on the master's
+// server) and whose outgoing ones are HTTP Upgrade requests to the other
+// masters.
+type HTTPStreamLayer struct {
+	addr  net.Addr
+	conns chan net.Conn
+
+	once   sync.Once
+	closed chan struct{}
+}
+
+var _ raft.StreamLayer = (*HTTPStreamLayer)(nil)
+
+// NewHTTPStreamLayer returns a layer advertising addr (host:port, the
+// master's HTTP address as the other masters know it).
+func NewHTTPStreamLayer(addr string) *HTTPStreamLayer {
+	return &HTTPStreamLayer{
+		addr:   stringAddr(addr),
+		conns:  make(chan net.Conn, 16),
+		closed: make(chan struct{}),
+	}
+}
+
+// ServeHTTP takes over a connection that asks for the raft protocol.
+func (l *HTTPStreamLayer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet || r.Header.Get("Upgrade") != raftProtocol {
+		http.Error(w, "Expecting a GET with 'Upgrade: "+raftProtocol+"'", http.StatusBadRequest)
+		return
+	}
+	select {
+	case <-l.closed:
+		http.Error(w, "The registry is not running", http.StatusServiceUnavailable)
+		return
+	default:
+	}
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		http.Error(w, "Connection cannot be upgraded", http.StatusInternalServerError)
+		return
+	}
+	conn, rw, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	_ = conn.SetDeadline(time.Time{})
+	if _, err := rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: " +
+		raftProtocol + "\r\n\r\n"); err != nil {
+		_ = conn.Close()
+		return
+	}
+	if err := rw.Flush(); err != nil {
+		_ = conn.Close()
+		return
+	}
+	c := &bufferedConn{Conn: conn, r: rw.Reader}
+	select {
+	case l.conns <- c:
+	case <-l.closed:
+		_ = conn.Close()
+	}
+}
+
+// Accept returns the next incoming raft connection.
+func (l *HTTPStreamLayer) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.closed:
+		return nil, ErrTransportClosed
+	}
+}
+
+// Close stops accepting; connections already handed out stay open.
+func (l *HTTPStreamLayer) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+// Addr is the advertised address.
+func (l *HTTPStreamLayer) Addr() net.Addr { return l.addr }
+
+// Dial opens a raft connection to another master.
+func (l *HTTPStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	conn, err := net.DialTimeout("tcp", string(address), timeout)
+	if err != nil {
+		return nil, err
+	}
+	_ = conn.SetDeadline(time.Now().Add(timeout))
+	req := fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: %s\r\n\r\n",
+		RaftPath, address, raftProtocol)
+	if _, err := conn.Write([]byte(req)); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodGet})
+	if err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("registry: raft upgrade to %s: %w", address, err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		_ = resp.Body.Close()
+		_ = conn.Close()
+		return nil, fmt.Errorf("registry: raft upgrade to %s: %s (is it an Agora master of this group?)", address, resp.Status)
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return &bufferedConn{Conn: conn, r: br}, nil
+}
+
+// bufferedConn reads through the buffer that parsed the HTTP exchange, in
+// case it holds the first raft bytes already.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+type stringAddr string
+
+func (a stringAddr) Network() string { return "tcp" }
+func (a stringAddr) String() string  { return string(a) }
