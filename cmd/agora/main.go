@@ -22,6 +22,7 @@ import (
 	"github.com/agora-dev/agora/internal/executor"
 	"github.com/agora-dev/agora/internal/executor/defaultexec"
 	"github.com/agora-dev/agora/internal/fetcher"
+	"github.com/agora-dev/agora/internal/flags"
 	"github.com/agora-dev/agora/internal/local"
 	"github.com/agora-dev/agora/internal/master"
 	"github.com/agora-dev/agora/internal/version"
@@ -115,12 +116,21 @@ func exitCode(err error) int {
 func masterFlags(fs *flag.FlagSet, c *master.Config) {
 	fs.StringVar(&c.IP, "ip", c.IP, "IP address to listen on")
 	fs.IntVar(&c.Port, "port", c.Port, "port to listen on")
-	fs.IntVar(&c.RegistryPort, "registry_port", c.RegistryPort, "port of the registry's Raft transport (0: a free port)")
+	fs.Func("registry_port", "ignored: the registry's Raft traffic now uses the master's --port", func(string) error {
+		fmt.Fprintln(os.Stderr, "agora master: --registry_port is ignored: the registry's Raft traffic uses --port")
+		return nil
+	})
 	fs.StringVar(&c.Hostname, "hostname", c.Hostname, "hostname advertised to frameworks and agents (default: the IP)")
-	fs.DurationVar(&c.AllocationInterval, "allocation_interval", c.AllocationInterval, "period of the batched allocation cycle")
-	fs.DurationVar(&c.AgentPingTimeout, "agent_ping_timeout", c.AgentPingTimeout, "interval of agent pings")
+	flags.DurationVar(fs, &c.AllocationInterval, "allocation_interval", c.AllocationInterval, "period of the batched allocation cycle")
+	flags.DurationVar(fs, &c.AgentPingTimeout, "agent_ping_timeout", c.AgentPingTimeout, "interval of agent pings")
 	fs.IntVar(&c.MaxAgentPingTimeouts, "max_agent_ping_timeouts", c.MaxAgentPingTimeouts, "unanswered pings after which an agent is removed")
-	fs.DurationVar(&c.OfferTimeout, "offer_timeout", c.OfferTimeout, "rescind offers unused for this long (0: never)")
+	flags.DurationVar(fs, &c.OfferTimeout, "offer_timeout", c.OfferTimeout, "rescind offers unused for this long (0: never)")
+	flags.DurationVar(fs, &c.AgentReregisterTimeout, "agent_reregister_timeout", c.AgentReregisterTimeout,
+		"after a failover, how long the new leader waits for the registry's agents to re-subscribe before marking them unreachable")
+	flags.PercentVar(fs, &c.RecoveryAgentRemovalLimit, "recovery_agent_removal_limit", c.RecoveryAgentRemovalLimit,
+		"the share of the registry's agents that may be marked unreachable after a failover; above it the master exits")
+	flags.DurationVar(fs, &c.RaftTimeout, "raft_timeout", c.RaftTimeout,
+		"the registry's Raft heartbeat and election timeout in a group of masters; a leader cut off from the others steps down after half of it")
 }
 
 func runMaster(ctx context.Context, args []string) int {
@@ -128,9 +138,18 @@ func runMaster(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("master", flag.ContinueOnError)
 	masterFlags(fs, &cfg)
 	fs.StringVar(&cfg.WorkDir, "work_dir", "", "directory for the master's files; the registry persists under <work_dir>/registry (default: none, the registry is kept in memory and lost on restart)")
+	masters := fs.String("masters", "", "host:port of every master of the group, this one included, the same list on each (comma-separated, or file:///path holding the list); default: a group of one")
 	logLevel := fs.String("log_level", "info", "debug, info, warn or error")
 	if !parse(fs, args) {
 		return 2
+	}
+	if *masters != "" {
+		list, err := flags.Addresses(*masters)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "agora master: --masters: %v\n", err)
+			return 2
+		}
+		cfg.Masters = list
 	}
 	if cfg.WorkDir != "" {
 		if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
@@ -141,7 +160,11 @@ func runMaster(ctx context.Context, args []string) int {
 	if err != nil {
 		return exitCode(err)
 	}
-	fmt.Fprintf(os.Stderr, "agora master listening on http://%s\n", m.Addr())
+	if len(cfg.Masters) > 1 {
+		fmt.Fprintf(os.Stderr, "agora master listening on http://%s, one of the group %s\n", m.Addr(), strings.Join(cfg.Masters, ","))
+	} else {
+		fmt.Fprintf(os.Stderr, "agora master listening on http://%s\n", m.Addr())
+	}
 	return exitCode(m.Run(ctx))
 }
 

@@ -44,7 +44,11 @@ func (m *Master) agentSubscribe(sub *agentpb.Call_Subscribe, st *stream) string 
 		}
 	}
 	a := m.agents[id]
+	if a != nil && a.removing {
+		return refuse("Agent " + id + " is being marked unreachable; subscribe again")
+	}
 	added := a == nil
+	var unreachableSince time.Time
 	if a != nil {
 		if a.stream != nil {
 			a.stream.close()
@@ -65,7 +69,20 @@ func (m *Master) agentSubscribe(sub *agentpb.Call_Subscribe, st *stream) string 
 		} else {
 			m.metrics.agentReregistrations++
 			m.countMessage("reregister_slave")
-			m.log.Info("agent re-subscribed with an id this master had not seen", "agent", id, "endpoint", sub.GetEndpoint())
+			_, recovered := m.recoveredAgents[id]
+			since, unreachable := m.removedAgents[id]
+			switch {
+			case recovered:
+				delete(m.recoveredAgents, id)
+				m.log.Info("agent recovered from the registry re-subscribed", "agent", id, "endpoint", sub.GetEndpoint(),
+					"still_recovering", len(m.recoveredAgents))
+			case unreachable:
+				unreachableSince = since
+				m.log.Info("unreachable agent re-subscribed", "agent", id, "endpoint", sub.GetEndpoint(),
+					"unreachable_since", since)
+			default:
+				m.log.Info("allowing an unknown agent to re-subscribe", "agent", id, "endpoint", sub.GetEndpoint())
+			}
 		}
 		a = &agent{
 			id:             id,
@@ -97,7 +114,7 @@ func (m *Master) agentSubscribe(sub *agentpb.Call_Subscribe, st *stream) string 
 			PingIntervalSeconds: proto.Float64(m.cfg.AgentPingTimeout.Seconds()),
 		},
 	})
-	m.reconcileAgent(a, sub.GetExecutors(), now)
+	m.reconcileAgent(a, sub.GetExecutors(), now, unreachableSince)
 
 	allocated := make(map[string]map[string]resources.Resources)
 	add := func(fw, role string, r resources.Resources) {
@@ -120,16 +137,27 @@ func (m *Master) agentSubscribe(sub *agentpb.Call_Subscribe, st *stream) string 
 	}
 	m.alloc.AddAgent(id, total, allocated)
 	if added {
-		m.proposeAsync(registry.AdmitAgent{Agent: registry.Agent{ID: id, Hostname: info.GetHostname(), Endpoint: a.endpoint}})
+		if len(a.pendingKills) == 0 {
+			m.admitAgent(a)
+		}
 		m.opAgentAdded(a)
 	}
 	m.scheduleAllocation()
 	return id
 }
 
+// admitAgent records the agent in the registry (and so takes it off the
+// unreachable list).
+func (m *Master) admitAgent(a *agent) {
+	m.proposeAsync(registry.AdmitAgent{Agent: registry.Agent{ID: a.id, Hostname: a.info.GetHostname(), Endpoint: a.endpoint}})
+}
+
 // reconcileAgent merges what a (re-)subscribing agent reports with what
-// the master knows about it.
-func (m *Master) reconcileAgent(a *agent, reported []*agentpb.ExecutorState, now time.Time) {
+// the master knows about it. unreachableSince is set when the agent comes
+// back from unreachable to a leader that does not know its tasks (it was
+// marked unreachable before a failover): the tasks of frameworks that are
+// not partition-aware were reported lost and are killed, never revived.
+func (m *Master) reconcileAgent(a *agent, reported []*agentpb.ExecutorState, now time.Time, unreachableSince time.Time) {
 	seen := make(map[string]map[string]bool) // framework → task ids reported
 	for _, es := range reported {
 		fid := es.GetFrameworkInfo().GetId().GetValue()
@@ -153,6 +181,7 @@ func (m *Master) reconcileAgent(a *agent, reported []*agentpb.ExecutorState, now
 			m.frameworks[fid] = f
 			m.alloc.AddFramework(fid, f.roles(), nil, false)
 			m.log.Info("framework recovered from an agent's report", "framework", fid, "agent", a.id)
+			m.startRecoveredFailover(f)
 		}
 		role := f.roles()[0]
 		if !es.GetCommandExecutor() {
@@ -182,9 +211,16 @@ func (m *Master) reconcileAgent(a *agent, reported []*agentpb.ExecutorState, now
 					// removed and the framework is not partition-aware):
 					// it must not keep running.
 					m.sendToAgent(a, killEvent(fid, ct))
+					if ct.state == mesos.TaskState_TASK_LOST && !mesos.IsTerminal(rt.GetState()) {
+						if a.pendingKills == nil {
+							a.pendingKills = make(map[string]bool)
+						}
+						a.pendingKills[fid+"/"+tid] = true
+					}
 					continue
 				}
 				res, _ := resources.FromProto(rt.GetResources())
+				lost := !unreachableSince.IsZero() && !f.partitionAware()
 				t = &task{
 					frameworkID: fid,
 					agentID:     a.id,
@@ -200,6 +236,25 @@ func (m *Master) reconcileAgent(a *agent, reported []*agentpb.ExecutorState, now
 				}
 				if !es.GetCommandExecutor() {
 					t.executorID = es.GetExecutorInfo().GetExecutorId().GetValue()
+				}
+				if lost {
+					// No resurrection: the framework was told TASK_LOST.
+					t.state = mesos.TaskState_TASK_LOST
+					t.resourcesFreed = true
+					m.completeTask(f, t)
+					if a.pendingKills == nil {
+						a.pendingKills = make(map[string]bool)
+					}
+					if !mesos.IsTerminal(rt.GetState()) {
+						a.pendingKills[fid+"/"+tid] = true
+					}
+					m.log.Info("killing a task that was reported lost with its unreachable agent",
+						"agent", a.id, "framework", fid, "task", tid)
+					m.sendToAgent(a, killEvent(fid, t))
+					continue
+				}
+				if !unreachableSince.IsZero() {
+					t.unreachableTime = unreachableSince
 				}
 				f.tasks[tid] = t
 			}
@@ -331,12 +386,15 @@ func (m *Master) agentDisconnected(id string, st *stream) {
 // interval. An agent at the limit is removed.
 func (m *Master) pingAgents() {
 	for _, a := range m.agents {
+		if a.removing {
+			continue
+		}
 		if a.missedPings >= m.cfg.MaxAgentPingTimeouts {
 			why := fmt.Sprintf("no answer to %d pings", a.missedPings)
 			if a.stream == nil {
 				why = fmt.Sprintf("disconnected for %d ping intervals", a.missedPings)
 			}
-			m.removeAgent(a, why)
+			m.markUnreachable(a, why)
 			continue
 		}
 		a.missedPings++
@@ -347,13 +405,31 @@ func (m *Master) pingAgents() {
 	}
 }
 
+// markUnreachable records in the registry that the agent is unreachable,
+// and then removes it: the registry learns it before any framework hears
+// TASK_LOST, so that no later leader can let those tasks come back.
+func (m *Master) markUnreachable(a *agent, why string) {
+	a.removing = true
+	now := time.Now()
+	m.proposeThen(registry.MarkAgentUnreachable{ID: a.id, Time: now.UnixNano()}, func(err error) {
+		if m.agents[a.id] != a {
+			return
+		}
+		a.removing = false
+		if err != nil {
+			a.missedPings = 0 // try again after another ping budget
+			return
+		}
+		m.removeAgent(a, why, now)
+	})
+}
+
 // removeAgent removes an unreachable agent: its tasks become TASK_LOST
 // (TASK_UNREACHABLE for partition-aware frameworks), its offers are
 // rescinded and every framework gets a FAILURE event.
-func (m *Master) removeAgent(a *agent, why string) {
+func (m *Master) removeAgent(a *agent, why string, now time.Time) {
 	m.log.Warn("removing agent", "agent", a.id, "hostname", a.info.GetHostname(), "why", why)
 	m.metrics.agentsRemoved++
-	now := time.Now()
 	m.removeAgentOffers(a)
 	if a.stream != nil {
 		a.stream.close()

@@ -31,8 +31,17 @@ func (m *Master) handleAgentAPI(w http.ResponseWriter, r *http.Request) {
 		}
 		st := newStream(m.newStreamID(), c, m.cfg.StreamBacklog)
 		var agentID string
-		if err := m.do(func() { agentID = m.agentSubscribe(call.GetSubscribe(), st) }); err != nil {
+		leading := true
+		if err := m.do(func() {
+			if leading = m.leading; leading {
+				agentID = m.agentSubscribe(call.GetSubscribe(), st)
+			}
+		}); err != nil {
 			textError(w, http.StatusServiceUnavailable, "Master is stopping")
+			return
+		}
+		if !leading {
+			m.notLeading(w, r)
 			return
 		}
 		startStream(w, c, map[string]string{agentStreamHeader: st.id})

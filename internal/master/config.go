@@ -19,10 +19,24 @@ type Config struct {
 	// <WorkDir>/registry. Empty keeps the registry in memory, so nothing
 	// survives a restart.
 	WorkDir string
-	// RegistryPort is the port of the registry's Raft transport, on IP;
-	// 0 picks a free port. (Not Port+1, as that is a Mesos agent's
-	// default port.) A multi-master group will need it fixed.
-	RegistryPort int
+	// Listener, when set, is used instead of listening on IP:Port (for
+	// agora local, which must know every master's port up front).
+	Listener net.Listener
+
+	// Masters lists the HTTP address (host:port) of every master of the
+	// group, this one included, the same list on each. Empty: a group of
+	// one. The registry's Raft traffic uses the same port.
+	Masters []string
+	// RaftTimeout is the registry's Raft heartbeat and election timeout in
+	// a group; a leader that hears from no quorum for half of it steps
+	// down.
+	RaftTimeout time.Duration
+	// AgentReregisterTimeout is how long a new leader waits for the
+	// agents the registry admitted to re-subscribe before marking them
+	// unreachable; RecoveryAgentRemovalLimit is the fraction of them
+	// (0–1) above which it refuses to and exits instead.
+	AgentReregisterTimeout    time.Duration
+	RecoveryAgentRemovalLimit float64
 
 	// AllocationInterval is the period of the batched allocation cycle;
 	// events that free resources also trigger a cycle.
@@ -57,6 +71,9 @@ func DefaultConfig() Config {
 		MaxCompletedFrameworks:        50,
 		MaxCompletedTasksPerFramework: 1000,
 		StreamBacklog:                 4096,
+		RaftTimeout:                   time.Second,
+		AgentReregisterTimeout:        10 * time.Minute,
+		RecoveryAgentRemovalLimit:     1,
 	}
 }
 
@@ -68,8 +85,14 @@ func (c Config) Validate() error {
 	if c.Port < 0 || c.Port > 65535 {
 		return fmt.Errorf("invalid --port %d: must be 0-65535", c.Port)
 	}
-	if c.RegistryPort < 0 || c.RegistryPort > 65535 {
-		return fmt.Errorf("invalid --registry_port %d: must be 0-65535", c.RegistryPort)
+	for _, a := range c.Masters {
+		host, port, err := net.SplitHostPort(a)
+		if err != nil || host == "" || port == "" || port == "0" {
+			return fmt.Errorf("invalid --masters entry %q: expecting host:port with a fixed port", a)
+		}
+	}
+	if len(c.Masters) > 1 && c.Port == 0 && c.Listener == nil {
+		return errors.New("--masters needs a fixed --port: every master must know the others' addresses")
 	}
 	switch {
 	case c.AllocationInterval <= 0:
@@ -82,6 +105,12 @@ func (c Config) Validate() error {
 		return errors.New("--max_agent_ping_timeouts must be at least 1")
 	case c.OfferTimeout < 0:
 		return errors.New("--offer_timeout must not be negative")
+	case c.RaftTimeout < 10*time.Millisecond:
+		return errors.New("--raft_timeout must be at least 10ms")
+	case c.AgentReregisterTimeout <= 0:
+		return errors.New("--agent_reregister_timeout must be positive")
+	case c.RecoveryAgentRemovalLimit < 0 || c.RecoveryAgentRemovalLimit > 1:
+		return errors.New("--recovery_agent_removal_limit must be a percentage in [0%, 100%]")
 	case c.StreamBacklog < 1:
 		return errors.New("stream backlog must be at least 1")
 	}

@@ -184,6 +184,24 @@ func (m *Master) frameworkDisconnected(id string, st *stream) {
 	})
 }
 
+// startRecoveredFailover gives a framework known only from agents'
+// reports its failover_timeout, counted from this master's election
+// (Mesos gives such frameworks none, so their tasks run on forever:
+// MESOS-4659). A timeout of 0 means none.
+func (m *Master) startRecoveredFailover(f *framework) {
+	timeout := time.Duration(f.info.GetFailoverTimeout() * float64(time.Second))
+	if timeout <= 0 || f.failover != nil {
+		return
+	}
+	left := max(time.Until(m.electedTime.Add(timeout)), 0)
+	id := f.id
+	f.failover = m.after(left, func() {
+		if m.frameworks[id] == f && f.stream == nil {
+			m.removeFramework(f, fmt.Sprintf("it did not resubscribe within its failover_timeout of %s after the master failover", timeout))
+		}
+	})
+}
+
 // removeFramework tears a framework down: its offers go back to the
 // allocator, its executors and tasks are shut down on their agents, and
 // it moves to the completed frameworks.

@@ -5,6 +5,7 @@ import (
 
 	"github.com/agora-dev/agora/api/codec"
 	"github.com/agora-dev/agora/internal/httpapi"
+	"github.com/agora-dev/agora/internal/registry"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -19,7 +20,8 @@ func (m *Master) routes() http.Handler {
 	m.webuiRoutes(mux)
 	m.agoraRoutes(mux)
 	m.metricsRoutes(mux)
-	return mux
+	mux.Handle(registry.RaftPath, m.raftLayer)
+	return m.gate(mux)
 }
 
 // textError and decodeCall are the shared v1 transport rules

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
@@ -46,12 +47,32 @@ type Master struct {
 	// reg is the registry (see registry.go); proposals counts the
 	// proposals in flight, which Run waits for before closing it.
 	reg       *registry.Node
+	raftLayer *registry.HTTPStreamLayer
 	proposals sync.WaitGroup
+	// self is this master's address in its group (host:port).
+	self string
+
+	// elected is true while this master leads and has recovered: the
+	// HTTP gate (leadership.go) reads it without the loop. fatal carries
+	// an error that must stop the master (Mesos's EXITs).
+	elected atomic.Bool
+	fatal   chan error
 
 	startTime   time.Time
 	electedTime time.Time
 
-	// Loop-owned state.
+	// Loop-owned state. leading is true between becomeLeader and
+	// stepDown; epoch counts those transitions, so that a timer or a
+	// registry continuation of an earlier term does nothing.
+	leading bool
+	epoch   uint64
+	// recoveredAgents are the agents the registry admitted that have not
+	// re-subscribed to this leader yet; registryAgents is how many it
+	// admitted at the election; reregisterTimer ends their window.
+	recoveredAgents map[string]registry.Agent
+	registryAgents  int
+	reregisterTimer *time.Timer
+
 	frameworks          map[string]*framework
 	completedFrameworks []*framework
 	agents              map[string]*agent
@@ -81,6 +102,7 @@ type counters struct {
 	schedulerCalls     int64
 	invalidCalls       int64
 	agentsRemoved      int64
+	recoveryRemovals   int64
 
 	agentRegistrations   int64
 	agentReregistrations int64
@@ -98,9 +120,13 @@ func New(cfg Config, logger *slog.Logger) (*Master, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.IP, strconv.Itoa(cfg.Port)))
-	if err != nil {
-		return nil, fmt.Errorf("master: listen on %s:%d: %w (is another master running? choose another --port)", cfg.IP, cfg.Port, err)
+	ln := cfg.Listener
+	if ln == nil {
+		var err error
+		ln, err = net.Listen("tcp", net.JoinHostPort(cfg.IP, strconv.Itoa(cfg.Port)))
+		if err != nil {
+			return nil, fmt.Errorf("master: listen on %s:%d: %w (is another master running? choose another --port)", cfg.IP, cfg.Port, err)
+		}
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	if cfg.Hostname == "" {
@@ -115,19 +141,15 @@ func New(cfg Config, logger *slog.Logger) (*Master, error) {
 		advertisedIP = "127.0.0.1"
 	}
 	m := &Master{
-		cfg:           cfg,
-		log:           logger.With("component", "master"),
-		ln:            ln,
-		calls:         make(chan func(), 1024),
-		stopped:       make(chan struct{}),
-		startTime:     time.Now(),
-		frameworks:    make(map[string]*framework),
-		agents:        make(map[string]*agent),
-		removedAgents: make(map[string]time.Time),
-		offers:        make(map[string]*offer),
-		alloc:         allocator.New(allocator.DefaultConfig()),
+		cfg:       cfg,
+		log:       logger.With("component", "master"),
+		ln:        ln,
+		calls:     make(chan func(), 1024),
+		stopped:   make(chan struct{}),
+		fatal:     make(chan error, 1),
+		startTime: time.Now(),
 	}
-	m.electedTime = m.startTime
+	m.resetState()
 	m.metrics.tasksByState = make(map[mesos.TaskState]int64)
 	m.info = &mesos.MasterInfo{
 		Id:       proto.String(id),
@@ -145,8 +167,15 @@ func New(cfg Config, logger *slog.Logger) (*Master, error) {
 			{Type: mesos.MasterInfo_Capability_AGENT_UPDATE.Enum()},
 		},
 	}
+	self, err := selfAddress(cfg, advertisedIP, port)
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	m.self = self
+	m.raftLayer = registry.NewHTTPStreamLayer(self)
 	m.srv = &http.Server{Handler: m.routes(), ReadHeaderTimeout: 30 * time.Second}
-	if err := m.openRegistry(advertisedIP); err != nil {
+	if err := m.openRegistry(); err != nil {
 		_ = ln.Close()
 		return nil, err
 	}
@@ -175,9 +204,16 @@ func (m *Master) Handler() http.Handler { return m.srv.Handler }
 
 // Run serves until ctx is done, then closes every stream and returns.
 func (m *Master) Run(ctx context.Context) error {
+	if m.reg.IsLeader() {
+		// A group of one led before it served (New waited for it).
+		m.becomeLeader()
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- m.srv.Serve(m.ln) }()
-	m.log.Info("master started", "id", m.ID(), "addr", m.Addr())
+	m.log.Info("master started", "id", m.ID(), "addr", m.Addr(), "group", m.cfg.Masters)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go m.watchLeadership(watchCtx)
 
 	heartbeat := time.NewTicker(m.cfg.HeartbeatInterval)
 	defer heartbeat.Stop()
@@ -193,29 +229,28 @@ loop:
 		case f := <-m.calls:
 			f()
 		case <-heartbeat.C:
-			m.heartbeat()
+			if m.leading {
+				m.heartbeat()
+			}
 		case <-allocTick.C:
-			m.allocate()
+			if m.leading {
+				m.allocate()
+			}
 		case <-ping.C:
-			m.pingAgents()
+			if m.leading {
+				m.pingAgents()
+			}
+		case err = <-m.fatal:
+			break loop
 		case err = <-serveErr:
 			break loop
 		case <-ctx.Done():
 			break loop
 		}
 	}
+	m.elected.Store(false)
 	close(m.stopped)
-	m.closeOperatorStreams()
-	for _, f := range m.frameworks {
-		if f.stream != nil {
-			f.stream.close()
-		}
-	}
-	for _, a := range m.agents {
-		if a.stream != nil {
-			a.stream.close()
-		}
-	}
+	m.closeStreams()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = m.srv.Shutdown(shutdownCtx)
@@ -255,9 +290,17 @@ func (m *Master) do(f func()) error {
 	}
 }
 
-// after runs f on the loop after d, unless the returned timer is stopped.
+// after runs f on the loop after d, unless the returned timer is stopped
+// or this master's leadership changed meanwhile.
 func (m *Master) after(d time.Duration, f func()) *time.Timer {
-	return time.AfterFunc(d, func() { m.post(f) })
+	epoch := m.epoch
+	return time.AfterFunc(d, func() {
+		m.post(func() {
+			if m.epoch == epoch {
+				f()
+			}
+		})
+	})
 }
 
 func (m *Master) newStreamID() string {

@@ -53,6 +53,8 @@ func masterMappings() []metrics.Mapping {
 		c("master/slave_registrations", "mesos_master_agent_registrations_total", "Agents that registered for the first time."),
 		c("master/slave_reregistrations", "mesos_master_agent_reregistrations_total", "Agents that registered again."),
 		c("master/slave_removals", "mesos_master_agent_removals_total", "Agents removed (unreachable or marked gone)."),
+		c("master/recovery_slave_removals", "mesos_master_recovery_agent_removals_total",
+			"Agents marked unreachable because they did not re-subscribe after a master failover."),
 	)
 	for _, s := range []string{"active", "inactive", "connected", "disconnected"} {
 		out = append(out, g("master/frameworks_"+s, "mesos_master_frameworks", "Frameworks, by state.", "state", s))

@@ -27,9 +27,17 @@ type operatorState struct {
 // SUBSCRIBED with the whole state, then events as they happen.
 func (m *Master) serveOperatorSubscribe(w http.ResponseWriter, r *http.Request, c codec.Codec) {
 	st := newStream(m.newStreamID(), c, m.cfg.StreamBacklog)
-	admitted := false
-	if err := m.do(func() { admitted = m.operatorSubscribe(st) }); err != nil {
+	admitted, leading := false, true
+	if err := m.do(func() {
+		if leading = m.leading; leading {
+			admitted = m.operatorSubscribe(st)
+		}
+	}); err != nil {
 		textError(w, http.StatusServiceUnavailable, "Master is stopping")
+		return
+	}
+	if !leading {
+		m.notLeading(w, r)
 		return
 	}
 	if !admitted {

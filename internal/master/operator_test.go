@@ -448,7 +448,7 @@ func TestOperatorMarkUnreachableAgentGone(t *testing.T) {
 	a.runTask()
 	a.update(s.id, "t1", mesos.TaskState_TASK_RUNNING)
 	s.update("t1", mesos.TaskState_TASK_RUNNING)
-	if err := m.do(func() { m.removeAgent(m.agents[a.id], "test") }); err != nil {
+	if err := m.do(func() { m.markUnreachable(m.agents[a.id], "test") }); err != nil {
 		t.Fatal(err)
 	}
 	s.update("t1", mesos.TaskState_TASK_UNREACHABLE)

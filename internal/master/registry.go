@@ -2,9 +2,7 @@ package master
 
 import (
 	"fmt"
-	"net"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/agora-dev/agora/internal/registry"
@@ -14,32 +12,53 @@ import (
 // about a millisecond (one fsync).
 const proposeTimeout = 10 * time.Second
 
-// openRegistry starts the registry's Raft member (a one-node group),
-// waits to lead it, and restores what it holds: agents marked gone stay
-// refused. Removed frameworks are looked up in the registry directly.
-func (m *Master) openRegistry(advertisedIP string) error {
+// openRegistry starts the registry's Raft member. A group of one waits
+// to lead it here; a larger group elects its leader once the masters
+// serve (watchLeadership). What the registry holds is restored by
+// becomeLeader.
+func (m *Master) openRegistry() error {
 	rc := registry.DefaultConfig()
 	if m.cfg.WorkDir != "" {
 		rc.Dir = filepath.Join(m.cfg.WorkDir, "registry")
 	}
-	rc.Bind = net.JoinHostPort(m.cfg.IP, strconv.Itoa(m.cfg.RegistryPort))
-	if ip := net.ParseIP(m.cfg.IP); ip != nil && ip.IsUnspecified() {
-		rc.Advertise = advertisedIP
-	}
+	rc.Self = m.self
+	rc.Peers = m.cfg.Masters
+	rc.Stream = m.raftLayer
 	rc.Logger = m.log
+	if rc.Group() {
+		t := m.cfg.RaftTimeout
+		rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaseTimeout = t, t, t/2
+	}
 	reg, err := registry.Open(rc)
 	if err != nil {
 		return fmt.Errorf("master: %w", err)
 	}
 	m.reg = reg
 	st := reg.FSM().State()
-	for _, g := range st.GoneAgents {
-		m.markGone(g.ID, time.Unix(0, g.Time))
-	}
-	m.log.Info("registry recovered", "addr", reg.Addr(), "persistent", rc.Dir != "",
-		"admitted_agents", len(st.Agents), "gone_agents", len(st.GoneAgents),
-		"removed_frameworks", len(st.RemovedFrameworks))
+	m.log.Info("registry opened", "self", m.self, "group", rc.Peers, "persistent", rc.Dir != "",
+		"admitted_agents", len(st.Agents), "unreachable_agents", len(st.UnreachableAgents),
+		"gone_agents", len(st.GoneAgents), "removed_frameworks", len(st.RemovedFrameworks))
 	return nil
+}
+
+// proposeThen commits op in the background and then runs then on the
+// loop with the outcome, unless the leadership changed meanwhile (the
+// next leader decides again from what the registry holds).
+func (m *Master) proposeThen(op registry.Op, then func(error)) {
+	epoch := m.epoch
+	m.proposals.Add(1)
+	go func() {
+		defer m.proposals.Done()
+		err := m.reg.Propose(op, proposeTimeout)
+		if err != nil {
+			m.log.Error("registry proposal failed", "op", fmt.Sprintf("%T", op), "err", err)
+		}
+		m.post(func() {
+			if m.epoch == epoch {
+				then(err)
+			}
+		})
+	}()
 }
 
 // proposeAsync commits op in the background; the loop never waits for

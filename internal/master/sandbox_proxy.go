@@ -2,7 +2,6 @@ package master
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -53,18 +52,6 @@ func (m *Master) webuiRoutes(mux *http.ServeMux) {
 	ui := webui.Handler()
 	mux.Handle("GET /{$}", ui)
 	mux.Handle("GET /static/", ui)
-}
-
-// handleLeader tells the console where the leading master is (what
-// /master/redirect points to) and whether that is this master.
-func (m *Master) handleLeader(w http.ResponseWriter, r *http.Request) {
-	var leader string
-	if err := m.do(func() { leader = fmt.Sprintf("%s:%d", m.info.GetHostname(), m.info.GetPort()) }); err != nil {
-		textError(w, http.StatusServiceUnavailable, "Master is stopping")
-		return
-	}
-	// A single master is always the leader.
-	writeJSON(w, r, jsonObject{"leader": leader, "self": true})
 }
 
 // agentEndpoint returns the host:port an agent registered with, or "" for

@@ -198,35 +198,45 @@ func (m *Master) reconcile(f *framework, r *schedpb.Call_Reconcile) {
 	}
 }
 
-// reconcileTask answers an explicit reconciliation of one task.
+// reconcileTask answers an explicit reconciliation of one task, as
+// Mesos's master does (docs/mesos-ha.md §5.4). A task on an agent the
+// registry admitted that has not re-subscribed since the failover gets no
+// answer yet: the framework retries.
 func (m *Master) reconcileTask(f *framework, taskID *mesos.TaskID, agentID *mesos.AgentID) {
 	if t := f.tasks[taskID.GetValue()]; t != nil {
 		m.sendToFramework(f, reconcileUpdate(taskID, agentIDProto(t.agentID), t.state, t.latest, t))
 		return
 	}
 	pa := f.partitionAware()
-	state := mesos.TaskState_TASK_LOST
+	pick := func(aware mesos.TaskState) mesos.TaskState {
+		if pa {
+			return aware
+		}
+		return mesos.TaskState_TASK_LOST
+	}
+	aid := agentID.GetValue()
+	var state mesos.TaskState
+	var msg string
 	var unreachable time.Time
 	switch {
+	case agentID == nil && len(m.recoveredAgents) > 0:
+		return
 	case agentID == nil:
-		if pa {
-			state = mesos.TaskState_TASK_UNKNOWN
-		}
-	case m.agents[agentID.GetValue()] != nil:
-		if pa {
-			state = mesos.TaskState_TASK_GONE
-		}
-	case !m.removedAgents[agentID.GetValue()].IsZero():
-		if pa {
-			state = mesos.TaskState_TASK_UNREACHABLE
-			unreachable = m.removedAgents[agentID.GetValue()]
-		}
+		state, msg = pick(mesos.TaskState_TASK_UNKNOWN), "Reconciliation: Task is unknown"
+	case m.recoveredAgents[aid].ID != "":
+		return
+	case m.agents[aid] != nil:
+		state, msg = pick(mesos.TaskState_TASK_GONE), "Reconciliation: Task is unknown to the agent"
+	case !m.removedAgents[aid].IsZero():
+		state, msg = pick(mesos.TaskState_TASK_UNREACHABLE), "Reconciliation: Task is unreachable"
+		unreachable = m.removedAgents[aid]
+	case m.agentGone(aid):
+		state, msg = pick(mesos.TaskState_TASK_GONE_BY_OPERATOR), "Reconciliation: Task is gone"
 	default:
-		if pa {
-			state = mesos.TaskState_TASK_UNKNOWN
-		}
+		state, msg = pick(mesos.TaskState_TASK_UNKNOWN), "Reconciliation: Task is unknown"
 	}
 	ev := reconcileUpdate(taskID, agentID, state, nil, nil)
+	ev.Update.Status.Message = proto.String(msg)
 	if !unreachable.IsZero() {
 		ev.Update.Status.UnreachableTime = &mesos.TimeInfo{Nanoseconds: proto.Int64(unreachable.UnixNano())}
 	}

@@ -94,8 +94,17 @@ func (m *Master) serveSubscribe(w http.ResponseWriter, r *http.Request, call *sc
 	}
 	st := newStream(m.newStreamID(), c, m.cfg.StreamBacklog)
 	var frameworkID string
-	if err := m.do(func() { frameworkID = m.subscribe(call, st) }); err != nil {
+	leading := true
+	if err := m.do(func() {
+		if leading = m.leading; leading {
+			frameworkID = m.subscribe(call, st)
+		}
+	}); err != nil {
 		textError(w, http.StatusServiceUnavailable, "Master is stopping")
+		return
+	}
+	if !leading {
+		m.notLeading(w, r)
 		return
 	}
 	startStream(w, c, map[string]string{streamIDHeader: st.id})

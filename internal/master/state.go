@@ -121,6 +121,14 @@ type agent struct {
 	// disconnected, without a stream).
 	missedPings int
 	pingSeq     uint64
+	// removing is set while the registry write that marks the agent
+	// unreachable is in flight; it may not re-subscribe meanwhile.
+	removing bool
+	// pendingKills are the tasks of frameworks that are not partition-aware
+	// found running on the agent when it came back from unreachable: they
+	// were reported lost and are being killed. The registry admits the
+	// agent again only once they are all gone (framework id + "/" + task id).
+	pendingKills map[string]bool
 
 	// tasks by framework id then task id.
 	tasks  map[string]map[string]*task

@@ -35,6 +35,36 @@ func (m *Master) agentStatusUpdate(a *agent, u *agentpb.Call_Update) {
 		}
 		return
 	}
+	tid := status.GetTaskId().GetValue()
+	if len(a.pendingKills) > 0 && mesos.IsTerminal(status.GetState()) && a.pendingKills[fid+"/"+tid] {
+		delete(a.pendingKills, fid+"/"+tid)
+		if len(a.pendingKills) == 0 {
+			m.admitAgent(a)
+		}
+	}
+	if f.tasks[tid] == nil {
+		if ct := m.completedTask(f, tid); ct != nil && ct.state == mesos.TaskState_TASK_LOST {
+			// The master told the framework this task was lost: what the
+			// agent says of it now is answered here, never relayed, so the
+			// framework never sees it come back.
+			if len(status.GetUuid()) == 16 {
+				m.sendToAgent(a, &agentpb.Event{
+					Type: agentpb.Event_ACKNOWLEDGE.Enum(),
+					Acknowledge: &agentpb.Event_Acknowledge{
+						FrameworkId: u.GetFrameworkId(), TaskId: status.TaskId, Uuid: status.Uuid,
+					},
+				})
+			}
+			latest := status.GetState()
+			if u.LatestState != nil {
+				latest = u.GetLatestState()
+			}
+			if !mesos.IsTerminal(latest) {
+				m.sendToAgent(a, killEvent(fid, ct))
+			}
+			return
+		}
+	}
 	if t := f.tasks[status.GetTaskId().GetValue()]; t != nil {
 		latest := status.GetState()
 		if u.LatestState != nil {

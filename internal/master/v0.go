@@ -40,7 +40,7 @@ func (m *Master) v0Routes(mux *http.ServeMux) {
 	})
 	get([]string{"/master/slaves", "/slaves"}, func() any {
 		st := m.stateJSON()
-		return jsonObject{"slaves": st["slaves"], "recovered_slaves": []jsonObject{}}
+		return jsonObject{"slaves": st["slaves"], "recovered_slaves": st["recovered_slaves"]}
 	})
 	get([]string{"/metrics/snapshot"}, func() any { return m.metricsSnapshot() })
 	mux.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) {
@@ -50,11 +50,7 @@ func (m *Master) v0Routes(mux *http.ServeMux) {
 		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
 	}
 	for _, p := range []string{"/master/redirect", "/redirect"} {
-		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
-			// Agora runs one master, which is always the leader.
-			w.Header().Set("Location", fmt.Sprintf("//%s:%d", m.info.GetHostname(), m.info.GetPort()))
-			w.WriteHeader(http.StatusTemporaryRedirect)
-		})
+		mux.HandleFunc(p, m.handleRedirect)
 	}
 }
 
@@ -104,8 +100,12 @@ func splitEndpoint(ep string) (string, int) {
 // metricsSnapshot is /metrics/snapshot with Mesos's master/* keys.
 func (m *Master) metricsSnapshot() map[string]float64 {
 	out := map[string]float64{
-		"master/elected":     1,
-		"master/uptime_secs": time.Since(m.startTime).Seconds(),
+		"master/elected":                 0,
+		"master/uptime_secs":             time.Since(m.startTime).Seconds(),
+		"master/recovery_slave_removals": float64(m.metrics.recoveryRemovals),
+	}
+	if m.leading {
+		out["master/elected"] = 1
 	}
 	var active, connected, inactive float64
 	for _, a := range m.agents {

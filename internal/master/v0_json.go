@@ -3,6 +3,8 @@ package master
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -353,7 +355,7 @@ func (m *Master) stateJSON() jsonObject {
 		"leader_info":             protoJSON(m.info),
 		"flags":                   m.flags(),
 		"slaves":                  slaves,
-		"recovered_slaves":        []jsonObject{},
+		"recovered_slaves":        m.recoveredAgentsJSON(),
 		"frameworks":              frameworks,
 		"completed_frameworks":    completed,
 		"orphan_tasks":            []jsonObject{},
@@ -372,4 +374,15 @@ func (m *Master) flags() map[string]string {
 		"max_agent_ping_timeouts": fmt.Sprint(m.cfg.MaxAgentPingTimeouts),
 		"offer_timeout":           m.cfg.OfferTimeout.String(),
 	}
+}
+
+// recoveredAgentsJSON lists the agents the registry admitted that have not
+// re-subscribed to this leader yet (Mesos shows their SlaveInfo).
+func (m *Master) recoveredAgentsJSON() []jsonObject {
+	out := []jsonObject{}
+	for _, id := range slices.Sorted(maps.Keys(m.recoveredAgents)) {
+		ra := m.recoveredAgents[id]
+		out = append(out, jsonObject{"id": ra.ID, "hostname": ra.Hostname})
+	}
+	return out
 }
