@@ -210,6 +210,7 @@ func runLocal(ctx context.Context, args []string) int {
 	fs.StringVar(&cfg.IP, "ip", "127.0.0.1", "IP address to listen on")
 	fs.IntVar(&cfg.Port, "port", 5050, "master port")
 	fs.IntVar(&cfg.Agents, "agents", 2, "number of agents")
+	fs.IntVar(&cfg.Masters, "masters", 1, "number of masters in the group (ports --port, --port+1, …); 3 gives a group that survives losing one")
 	fs.StringVar(&cfg.WorkDir, "work_dir", "", "root of the work directories (default: a new temporary directory)")
 	fs.StringVar(&cfg.Resources, "resources", "", "each agent's resources in Mesos syntax (default: detected)")
 	logLevel := fs.String("log_level", "warn", "debug, info, warn or error")
@@ -230,12 +231,26 @@ func runLocal(ctx context.Context, args []string) int {
 		fmt.Fprintf(os.Stderr, "agora local: the cluster did not come up: %v\n", err)
 		return exitCode(<-done)
 	}
-	fmt.Printf("agora local: master http://%s (id %s)\n", c.Master.Addr(), c.Master.ID())
+	leader := c.Leader()
+	var group []string
+	for i, m := range c.Masters {
+		group = append(group, m.Addr())
+		role := ""
+		if len(c.Masters) > 1 {
+			role = " standby"
+			if m == leader {
+				role = " leader"
+			}
+			fmt.Printf("agora local: master %d http://%s%s (id %s)\n", i, m.Addr(), role, m.ID())
+			continue
+		}
+		fmt.Printf("agora local: master http://%s (id %s)\n", m.Addr(), m.ID())
+	}
 	for i, a := range c.Agents {
 		fmt.Printf("agora local: agent %d http://%s\n", i, a.Addr())
 	}
-	fmt.Printf("agora local: web console http://%s/\n", c.Master.Addr())
+	fmt.Printf("agora local: web console http://%s/\n", leader.Addr())
 	fmt.Printf("agora local: work dir %s\n", c.WorkDir)
-	fmt.Printf("agora local: ready in %s; try: agora run --master=%s -- echo hello\n", time.Since(start).Round(time.Millisecond), c.Master.Addr())
+	fmt.Printf("agora local: ready in %s; try: agora run --master=%s -- echo hello\n", time.Since(start).Round(time.Millisecond), strings.Join(group, ","))
 	return exitCode(<-done)
 }

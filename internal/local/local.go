@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,7 +23,8 @@ import (
 // Config describes a local cluster.
 type Config struct {
 	IP        string // loopback address to bind; default 127.0.0.1
-	Port      int    // master port; 0 = any
+	Port      int    // (first) master port; 0 = any
+	Masters   int    // masters in the group; default 1 (ports Port, Port+1, …)
 	Agents    int    // number of agents; default 1
 	WorkDir   string // root of all work directories; default a temp dir
 	Resources string // each agent's --resources (Mesos syntax); empty = detected share
@@ -35,8 +38,10 @@ type Config struct {
 
 // Cluster is a running local cluster.
 type Cluster struct {
-	Master *master.Master
-	Agents []*agent.Agent
+	// Masters are the group's masters; Master is the first of them.
+	Masters []*master.Master
+	Master  *master.Master
+	Agents  []*agent.Agent
 	// WorkDir is the root of the work directories.
 	WorkDir string
 }
@@ -56,27 +61,68 @@ func New(cfg Config, logger *slog.Logger) (*Cluster, error) {
 		}
 		cfg.WorkDir = d
 	}
+	if cfg.Masters <= 0 {
+		cfg.Masters = 1
+	}
 	mc := cfg.Master
 	if mc.AllocationInterval == 0 {
 		mc = master.DefaultConfig()
 	}
 	mc.IP = cfg.IP
-	mc.Port = cfg.Port
-	mc.WorkDir = filepath.Join(cfg.WorkDir, "master")
-	if err := os.MkdirAll(mc.WorkDir, 0o755); err != nil {
-		return nil, fmt.Errorf("create master work dir: %w", err)
+	// Every master must know the group's addresses before any starts:
+	// bind them all first.
+	var lns []net.Listener
+	var addrs []string
+	closeAll := func() {
+		for _, ln := range lns {
+			_ = ln.Close()
+		}
 	}
-	m, err := master.New(mc, logger)
-	if err != nil {
-		return nil, err
+	for i := range cfg.Masters {
+		port := 0
+		if cfg.Port != 0 {
+			port = cfg.Port + i
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort(cfg.IP, strconv.Itoa(port)))
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("master %d: listen on %s:%d: %w (is another master running? choose another --port)", i, cfg.IP, port, err)
+		}
+		lns = append(lns, ln)
+		addrs = append(addrs, ln.Addr().String())
 	}
-	c := &Cluster{Master: m, WorkDir: cfg.WorkDir}
+	c := &Cluster{WorkDir: cfg.WorkDir}
+	for i, ln := range lns {
+		mci := mc
+		mci.Listener = ln
+		mci.Port = ln.Addr().(*net.TCPAddr).Port
+		if cfg.Masters > 1 {
+			mci.Masters = addrs
+		}
+		mci.WorkDir = filepath.Join(cfg.WorkDir, "master")
+		mlog := logger
+		if cfg.Masters > 1 {
+			mci.WorkDir = filepath.Join(cfg.WorkDir, "master-"+strconv.Itoa(i))
+			mlog = logger.With("master", i)
+		}
+		if err := os.MkdirAll(mci.WorkDir, 0o755); err != nil {
+			closeAll()
+			return nil, fmt.Errorf("create master work dir: %w", err)
+		}
+		m, err := master.New(mci, mlog)
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		c.Masters = append(c.Masters, m)
+	}
+	c.Master = c.Masters[0]
 	for i := 0; i < cfg.Agents; i++ {
 		ac := cfg.Agent
 		if ac.ExecutorRegistrationTimeout == 0 {
 			ac = agent.DefaultConfig()
 		}
-		ac.Master = m.Addr()
+		ac.Master = strings.Join(addrs, ",")
 		ac.IP = cfg.IP
 		ac.Port = 0
 		ac.WorkDir = filepath.Join(cfg.WorkDir, "agent-"+strconv.Itoa(i))
@@ -103,10 +149,12 @@ func New(cfg Config, logger *slog.Logger) (*Cluster, error) {
 func (c *Cluster) Run(ctx context.Context) error {
 	mctx, stopMaster := context.WithCancel(context.Background())
 	defer stopMaster()
-	errs := make(chan error, 1+len(c.Agents))
+	errs := make(chan error, len(c.Masters)+len(c.Agents))
 	var mwg sync.WaitGroup
-	mwg.Add(1)
-	go func() { defer mwg.Done(); errs <- c.Master.Run(mctx) }()
+	for _, m := range c.Masters {
+		mwg.Add(1)
+		go func() { defer mwg.Done(); errs <- m.Run(mctx) }()
+	}
 	var wg sync.WaitGroup
 	for _, a := range c.Agents {
 		wg.Add(1)
@@ -125,13 +173,26 @@ func (c *Cluster) Run(ctx context.Context) error {
 	return errors.Join(all...)
 }
 
-// WaitReady waits until every agent has subscribed to the master. Run
-// must be running.
+// Leader is the master that leads the group now, or nil.
+func (c *Cluster) Leader() *master.Master {
+	for _, m := range c.Masters {
+		if m.Elected() {
+			return m
+		}
+	}
+	return nil
+}
+
+// WaitReady waits until a master leads and every agent has subscribed to
+// it. Run must be running.
 func (c *Cluster) WaitReady(ctx context.Context) error {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		n, err := c.Master.ConnectedAgents()
+		n, err := 0, error(nil)
+		if l := c.Leader(); l != nil {
+			n, err = l.ConnectedAgents()
+		}
 		if err == nil && n == len(c.Agents) {
 			return nil
 		}

@@ -46,6 +46,12 @@ func selfAddress(cfg Config, advertisedIP string, port int) (string, error) {
 		"of the group, this one included, as the host:port it listens on", strings.Join(cfg.Masters, ","), own[1])
 }
 
+// Elected reports whether this master leads its group and has taken over.
+func (m *Master) Elected() bool { return m.elected.Load() }
+
+// Self is this master's address in its group.
+func (m *Master) Self() string { return m.self }
+
 // resetState forgets everything a leader rebuilds from agents and
 // frameworks (and is empty on a master that does not lead).
 func (m *Master) resetState() {
@@ -277,14 +283,23 @@ func (m *Master) handleRedirect(w http.ResponseWriter, r *http.Request) {
 // handleLeader tells the console, agents and clients where the leading
 // master is, answered locally by every master:
 //
-//	{"leader": "host:port" or "", "self": "host:port", "elected": bool, "term": n}
+//	{"leader": "host:port" or "", "self": "host:port", "elected": bool, "term": n,
+//	 "masters": ["host:port", …]}
 func (m *Master) handleLeader(w http.ResponseWriter, r *http.Request) {
 	elected := m.elected.Load()
 	leader := m.reg.Leader()
 	if elected {
 		leader = m.leaderAddress()
 	}
-	writeJSON(w, r, jsonObject{"leader": leader, "self": m.self, "elected": elected, "term": float64(m.reg.Term())})
+	masters := m.cfg.Masters
+	if len(masters) == 0 {
+		masters = []string{m.self}
+	}
+	// Any console may ask any master of the group (the one it was loaded
+	// from may be dead): this read-only answer is for every origin.
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	writeJSON(w, r, jsonObject{"leader": leader, "self": m.self, "elected": elected,
+		"term": float64(m.reg.Term()), "masters": masters})
 }
 
 // notLeading refuses a subscription that reached the loop after this

@@ -32,7 +32,7 @@
     byAgent: new Map(),    // agent id -> Set of task keys
     byFramework: new Map(),// framework id -> Set of task keys
     metrics: null,
-    leader: '',
+    leader: '', masters: [],
     version: 0,            // bumped on every change
   };
   // Figures for tests and for docs/webui.md.
@@ -225,11 +225,30 @@
   }
 
   // followLeader moves the console to the leading master if it is not this
-  // one (what /master/redirect points at). Returns false after navigating.
+  // one (what /master/redirect points at). When this master does not
+  // answer (it died), it asks the other masters of the group it learnt
+  // earlier. Returns false after navigating.
   async function followLeader() {
-    const l = await getJSON('/agora/v1/leader');
+    let l;
+    try {
+      l = await getJSON('/agora/v1/leader');
+    } catch (e) {
+      for (const m of model.masters || []) {
+        if (m === location.host) continue;
+        try {
+          const r = await fetch(location.protocol + '//' + m + '/agora/v1/leader');
+          const o = await r.json();
+          if (o.leader && o.leader !== location.host) {
+            location.assign(location.protocol + '//' + o.leader + '/' + location.hash);
+            return false;
+          }
+        } catch (e2) { /* try the next one */ }
+      }
+      throw e;
+    }
     model.leader = l.leader;
-    if (!l.self && l.leader) {
+    if (l.masters) model.masters = l.masters;
+    if (!l.elected && l.leader && l.leader !== location.host) {
       location.assign(location.protocol + '//' + l.leader + '/' + location.hash);
       return false;
     }
