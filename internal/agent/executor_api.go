@@ -317,14 +317,8 @@ func (s *state) acceptExecutorUpdate(e *executor, st *mesos.TaskStatus) {
 	if st.ExecutorId == nil {
 		st.ExecutorId = e.info.ExecutorId
 	}
-	if st.GetState() == mesos.TaskState_TASK_FAILED {
-		// A task killed by the OOM killer: report the limitation (the
-		// kernel counts the kill before the victim dies, so before the
-		// executor can see it).
-		if lim := checkMemoryLimitation(e.container); lim != nil {
-			lim.apply(st)
-			e.limitation = lim
-		}
+	if mesos.IsTerminal(st.GetState()) {
+		s.applyLimitation(e, st)
 	}
 	if e.fw.terminating {
 		// The master has removed the framework's tasks; like Mesos, drop
