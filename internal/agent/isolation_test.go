@@ -13,6 +13,7 @@ import (
 	agentpb "github.com/agora-dev/agora/api/agora/agent/v1"
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
 	"github.com/agora-dev/agora/internal/isolation"
+	"github.com/agora-dev/agora/internal/testutil"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -20,9 +21,8 @@ import (
 // test when the machine has no writable cgroups.
 func startCgroupAgent(t *testing.T, m *fakeMaster) *testAgent {
 	t.Helper()
-	if _, err := isolation.New(isolation.Cgroups); err != nil {
-		t.Skipf("cgroups not writable on this machine: %v", err)
-	}
+	_, err := isolation.New(isolation.Cgroups)
+	testutil.Require(t, "cgroups", err == nil, fmt.Sprintf("not writable on this machine: %v", err))
 	return startAgent(t, m, func(c *Config) { c.Isolation = "cgroups" })
 }
 

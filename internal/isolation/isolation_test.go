@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/agora-dev/agora/internal/proc"
+	"github.com/agora-dev/agora/internal/testutil"
 )
 
 // cgroupsOrSkip returns the cgroup isolator, skipping when the machine
@@ -18,9 +19,7 @@ import (
 func cgroupsOrSkip(t *testing.T) Isolator {
 	t.Helper()
 	iso, err := New(Cgroups)
-	if err != nil {
-		t.Skipf("cgroups not writable on this machine: %v", err)
-	}
+	testutil.Require(t, "cgroups", err == nil, fmt.Sprintf("not writable on this machine: %v", err))
 	return iso
 }
 

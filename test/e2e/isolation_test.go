@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/agora-dev/agora/internal/testutil"
 )
 
 // TestMemoryLimitationJSON: with cgroups, a task that allocates past its
@@ -17,9 +20,8 @@ func TestMemoryLimitationJSON(t *testing.T) {
 	if err := getJSON(t, "http://"+agents[0]+"/state", &st); err != nil {
 		t.Fatal(err)
 	}
-	if st.Flags["isolation"] != "cgroups/cpu,cgroups/mem" {
-		t.Skipf("agent runs without cgroups (isolation %q): cgroups not writable on this machine", st.Flags["isolation"])
-	}
+	testutil.Require(t, "cgroups", st.Flags["isolation"] == "cgroups/cpu,cgroups/mem",
+		fmt.Sprintf("the agent runs without cgroups (isolation %q): cgroups not writable on this machine", st.Flags["isolation"]))
 	s := subscribe(t, master, map[string]any{"user": "nobody", "name": "e2e-isolation"})
 	var agentID string
 	var offer map[string]any
