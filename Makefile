@@ -8,7 +8,7 @@ PROTOS := $(shell find api -name '*.proto' | sort)
 # detector): the build users run, fast enough to expose the races the
 # slower -race binary hides (issue 13: executors outside their cgroups).
 NORACE_COUNT ?= 5
-NORACE_E2E := TestMemoryLimitation|TestAgentRecovery|TestLocalAndRun|TestTaskGroups|TestCustomExecutor
+NORACE_E2E := TestMemoryLimitation|TestTasksStartInsideContainer|TestAgentRecovery|TestLocalAndRun|TestTaskGroups|TestCustomExecutor
 NORACE_AGENT := TestNoProcessOutsideContainer|TestMemoryLimitation|TestKillTaskKillsEscapedDaemon|TestContainerResizedForNewTask|TestPosixIsolation|TestRunKillsEverything|TestNoUpdateAfterTerminal|TestTaskGroup|TestCustomExecutor|TestKillDuringLaunchAndTaskGroups
 
 help: ## list the targets
