@@ -2,7 +2,14 @@
 GO ?= go
 PROTOS := $(shell find api -name '*.proto' | sort)
 
-.PHONY: help build test test-conformance test-short generate lint fmt bench clean
+.PHONY: help build test test-norace test-conformance test-short generate lint fmt bench clean
+
+# test-norace runs these again against a normal build of agora (no race
+# detector): the build users run, fast enough to expose the races the
+# slower -race binary hides (issue 13: executors outside their cgroups).
+NORACE_COUNT ?= 5
+NORACE_E2E := TestMemoryLimitation|TestTasksStartInsideContainer|TestAgentRecovery|TestLocalAndRun|TestTaskGroups|TestCustomExecutor
+NORACE_AGENT := TestNoProcessOutsideContainer|TestMemoryLimitation|TestKillTaskKillsEscapedDaemon|TestContainerResizedForNewTask|TestPosixIsolation|TestRunKillsEverything|TestNoUpdateAfterTerminal|TestTaskGroup|TestCustomExecutor|TestKillDuringLaunchAndTaskGroups
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -10,9 +17,15 @@ help: ## list the targets
 build: ## build bin/agora
 	$(GO) build -o bin/agora ./cmd/agora
 
-test: ## the whole suite, as CI runs it (race detector on), then real Mesos clients (test/conformance)
+test: ## the whole suite, as CI runs it (race detector on), the isolation, launch and recovery tests on a normal build (test-norace), then real Mesos clients (test/conformance)
 	$(GO) test -race -count=1 -timeout 30m ./...
+	$(MAKE) test-norace
 	cd test/conformance && $(GO) test -count=1 -timeout 20m ./...
+
+test-norace: ## isolation, launch and recovery tests, NORACE_COUNT (5) times each, against a normal build of agora
+	AGORA_E2E_NORACE=1 $(GO) test -count=$(NORACE_COUNT) -timeout 20m -run '^($(NORACE_E2E))' ./test/e2e/
+	$(GO) test -count=$(NORACE_COUNT) -timeout 20m -run '^($(NORACE_AGENT))' ./internal/agent/
+	$(GO) test -count=$(NORACE_COUNT) -timeout 10m ./internal/isolation/ ./internal/proc/
 
 test-conformance: ## mesos-go's example programs against agora (a separate Go module)
 	cd test/conformance && $(GO) test -count=1 -timeout 20m ./...

@@ -317,16 +317,17 @@ func (s *state) acceptExecutorUpdate(e *executor, st *mesos.TaskStatus) {
 	if st.ExecutorId == nil {
 		st.ExecutorId = e.info.ExecutorId
 	}
-	if st.GetState() == mesos.TaskState_TASK_FAILED {
-		// A task killed by the OOM killer: report the limitation (the
-		// kernel counts the kill before the victim dies, so before the
-		// executor can see it).
-		if lim := checkMemoryLimitation(e.container); lim != nil {
-			lim.apply(st)
-			e.limitation = lim
-		}
+	completed := s.findTask(e.fw.id, st.GetTaskId().GetValue()) == nil && s.completedTask(e.fw.id, st.GetTaskId().GetValue())
+	if mesos.IsTerminal(st.GetState()) && !completed {
+		s.applyLimitation(e, st)
 	}
-	if e.fw.terminating {
+	if completed {
+		// The task's terminal update was acknowledged and the task
+		// completed: whatever the executor resends of it (after an agent
+		// restart, say) the framework has seen, or must not see.
+		s.a.log.Info("status update of a completed task dropped", "framework_id", e.fw.id,
+			"task_id", st.GetTaskId().GetValue(), "state", st.GetState().String())
+	} else if e.fw.terminating {
 		// The master has removed the framework's tasks; like Mesos, drop
 		// updates of a framework being shut down (but acknowledge them).
 		s.a.log.Debug("status update of a terminating framework dropped", "framework_id", e.fw.id,

@@ -354,3 +354,73 @@ func writeTgz(t *testing.T, path, name, content string) {
 	_ = tw.Close()
 	_ = zw.Close()
 }
+
+// TestNoUpdateAfterTerminal: updates reach the framework at least once
+// and in order per task; a duplicate of an update already seen may come
+// again, a task never comes back from a terminal state. An executor that
+// sends TASK_RUNNING after the task's TASK_FINISHED (a stale retry, as an
+// executor resends its unacknowledged updates after an agent restart) is
+// acknowledged, and the update is not forwarded, neither while the
+// terminal update is pending nor once the task has completed.
+func TestNoUpdateAfterTerminal(t *testing.T) {
+	t.Parallel()
+	m := newFakeMaster(t)
+	a := startAgent(t, m, nil)
+	api := a.url("/api/v1/executor")
+	m.send(runTaskEvent("fw1", customTask("y1", "rawt", "sleep 60", nil)))
+	containerMarker(t, a, "fw1", "rawt")
+	events := subscribeExecutor(t, api, jsonBody(t, execCall(t, executorpb.Call_SUBSCRIBE, "fw1", "rawt")))
+	if ev := nextEvent(t, events); ev.GetType() != executorpb.Event_SUBSCRIBED {
+		t.Fatalf("first event %v", ev)
+	}
+	if ev := nextEvent(t, events); ev.GetType() != executorpb.Event_LAUNCH {
+		t.Fatalf("second event %v", ev)
+	}
+	m.send(runTaskEvent("fw1", customTask("y2", "rawt", "sleep 60", nil))) // keeps the executor busy
+	if ev := nextEvent(t, events); ev.GetType() != executorpb.Event_LAUNCH {
+		t.Fatalf("third event %v", ev)
+	}
+	post := func(c *executorpb.Call) {
+		t.Helper()
+		if resp, body := doRequest(t, http.MethodPost, api, "application/json", jsonBody(t, c), nil); resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("UPDATE: %d %s", resp.StatusCode, body)
+		}
+		if ev := nextEvent(t, events); ev.GetType() != executorpb.Event_ACKNOWLEDGED ||
+			string(ev.GetAcknowledged().GetUuid()) != string(c.GetUpdate().GetStatus().GetUuid()) {
+			t.Fatalf("want ACKNOWLEDGED, got %v", ev)
+		}
+	}
+	post(updateCall(t, "fw1", "rawt", "y1", mesos.TaskState_TASK_RUNNING, nil))
+	m.ack(m.waitUpdate(t, "y1", 1))
+	finished := updateCall(t, "fw1", "rawt", "y1", mesos.TaskState_TASK_FINISHED, nil)
+	post(finished)
+	fin := m.waitUpdate(t, "y1", 2)
+	// A stale TASK_RUNNING while TASK_FINISHED awaits its acknowledgement.
+	post(updateCall(t, "fw1", "rawt", "y1", mesos.TaskState_TASK_RUNNING, nil))
+	m.ack(fin)
+	waitFor(t, 10*time.Second, "y1 completed", func() bool {
+		var done bool
+		a.do(context.Background(), func() { done = a.st.findTask("fw1", "y1") == nil && a.st.completedTask("fw1", "y1") })
+		return done
+	})
+	// Once completed: a stale TASK_RUNNING and the terminal update again.
+	post(updateCall(t, "fw1", "rawt", "y1", mesos.TaskState_TASK_RUNNING, nil))
+	post(finished)
+	// The agent forwards in order: once y2's update is at the master,
+	// anything forwarded for y1 before it is too.
+	post(updateCall(t, "fw1", "rawt", "y2", mesos.TaskState_TASK_RUNNING, nil))
+	m.waitUpdate(t, "y2", 1)
+	terminal := false
+	var states []string
+	for _, u := range m.updates("y1") {
+		st := u.GetStatus().GetState()
+		states = append(states, st.String())
+		if terminal && !mesos.IsTerminal(st) {
+			t.Errorf("y1 went back from a terminal state: %v", states)
+		}
+		terminal = terminal || mesos.IsTerminal(st)
+	}
+	if len(states) != 2 || states[1] != "TASK_FINISHED" {
+		t.Errorf("y1 updates at the master %v, want [TASK_RUNNING TASK_FINISHED]", states)
+	}
+}

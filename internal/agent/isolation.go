@@ -82,6 +82,36 @@ func (m *memoryLimitation) apply(st *mesos.TaskStatus) {
 	st.Limitation = m.limitation
 }
 
+// applyLimitation makes a terminal update of a task whose container the
+// OOM killer struck the container's end: TASK_FAILED with
+// REASON_CONTAINER_LIMITATION_MEMORY and the limitation, whatever the
+// executor said (a shell whose pipeline lost a process to the OOM killer
+// can still exit 0). On the first such update the container is destroyed,
+// as Mesos destroys a container that reached a limitation; its other tasks
+// then end with the same limitation when the executor exits. The kernel
+// counts an OOM kill before its victim dies, so before the executor can
+// see the task end. On the loop.
+func (s *state) applyLimitation(e *executor, st *mesos.TaskStatus) {
+	lim := e.limitation
+	if lim == nil {
+		lim = checkMemoryLimitation(e.container)
+	}
+	if lim == nil {
+		return
+	}
+	if st.GetState() != mesos.TaskState_TASK_FAILED || st.GetReason() != mesos.TaskStatus_REASON_CONTAINER_LIMITATION_MEMORY {
+		s.a.log.Info("task hit its container's memory limit", "framework_id", e.fw.id, "executor_id", e.id,
+			"task_id", st.GetTaskId().GetValue(), "reported", st.GetState().String())
+	}
+	lim.apply(st)
+	if e.limitation == nil {
+		e.limitation = lim
+		c, cid := e.container, e.containerID
+		s.a.log.Info("memory limit exceeded; destroying container", "container_id", cid)
+		go c.KillAll() // freezing can take a moment: off the loop
+	}
+}
+
 // watchContainer polls a running container for OOM kills until done is
 // closed. On the first it kills the whole container, as Mesos destroys a
 // container that reached a limitation; the executor's exit is then

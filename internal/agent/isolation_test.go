@@ -13,6 +13,7 @@ import (
 	agentpb "github.com/agora-dev/agora/api/agora/agent/v1"
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
 	"github.com/agora-dev/agora/internal/isolation"
+	"github.com/agora-dev/agora/internal/testutil"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -20,9 +21,8 @@ import (
 // test when the machine has no writable cgroups.
 func startCgroupAgent(t *testing.T, m *fakeMaster) *testAgent {
 	t.Helper()
-	if _, err := isolation.New(isolation.Cgroups); err != nil {
-		t.Skipf("cgroups not writable on this machine: %v", err)
-	}
+	_, err := isolation.New(isolation.Cgroups)
+	testutil.Require(t, "cgroups", err == nil, fmt.Sprintf("not writable on this machine: %v", err))
 	return startAgent(t, m, func(c *Config) { c.Isolation = "cgroups" })
 }
 
@@ -175,4 +175,79 @@ func processesWithArg(arg string) []string {
 		pids = append(pids, e.Name())
 	}
 	return pids
+}
+
+// TestNoProcessOutsideContainer: the very first thing a container's
+// processes do is read their own memory cgroup, and it is always the
+// container's: for the command executor's task, for a task of a task
+// group (default executor) and for a custom executor's own first command.
+// Before the executor was held until it was in its cgroups, a task forked
+// before the agent had moved the executor landed in the agent's cgroup;
+// run it many times on a normal build (AGORA_E2E_NORACE in make test).
+func TestNoProcessOutsideContainer(t *testing.T) {
+	t.Parallel()
+	m := newFakeMaster(t)
+	a := startCgroupAgent(t, m)
+	const probe = "grep memory /proc/self/cgroup"
+	check := func(what, sandbox, file string) {
+		t.Helper()
+		var out []byte
+		waitFor(t, 20*time.Second, what+" output", func() bool {
+			out, _ = os.ReadFile(filepath.Join(sandbox, file))
+			return strings.Contains(string(out), "memory:")
+		})
+		want := "/agora/" + filepath.Base(sandbox) + "\n"
+		for line := range strings.Lines(string(out)) {
+			if strings.Contains(line, "memory:") && !strings.HasSuffix(line, want) {
+				t.Errorf("%s ran outside its container %s: %q", what, filepath.Base(sandbox), line)
+			}
+		}
+	}
+	for i := range 8 {
+		cmdID, grpID, custID := fmt.Sprintf("c%d", i), fmt.Sprintf("g%d", i), fmt.Sprintf("x%d", i)
+		m.send(runTaskEvent("fw1", commandTask(cmdID, probe)))
+		m.send(groupEvent("fw1", grpID, commandTask(grpID+"t", probe)))
+		m.send(runTaskEvent("fw1", customTask(custID+"t", custID, probe+" > cgroup.txt", nil)))
+		check("command task "+cmdID, executorSandbox(t, a, "fw1", cmdID), "stdout")
+		check("task group "+grpID, executorSandbox(t, a, "fw1", grpID), filepath.Join("tasks", grpID+"t", "stdout"))
+		check("custom executor "+custID, executorSandbox(t, a, "fw1", custID), "cgroup.txt")
+		m.waitState(t, cmdID, mesos.TaskState_TASK_FINISHED)
+		m.waitState(t, grpID+"t", mesos.TaskState_TASK_FINISHED)
+	}
+}
+
+// TestMemoryLimitationAfterExitZero: a task whose pipeline loses a
+// process to the OOM killer but whose shell then exits 0 still ends
+// TASK_FAILED with the memory limitation: the limit hit is the
+// container's end.
+func TestMemoryLimitationAfterExitZero(t *testing.T) {
+	t.Parallel()
+	m := newFakeMaster(t)
+	startCgroupAgent(t, m)
+	for i := range 3 {
+		id := fmt.Sprintf("hog%d", i)
+		ti := commandTask(id, "head -c 200M /dev/zero | tail | wc -c; exit 0")
+		ti.Resources = append(ti.Resources, scalarRes("mem", 32))
+		m.send(runTaskEvent("fw1", ti))
+		var last *mesos.TaskStatus
+		acked := map[string]bool{}
+		waitFor(t, 60*time.Second, id+" terminal", func() bool {
+			for _, u := range m.updates(id) {
+				if k := string(u.GetStatus().GetUuid()); !acked[k] {
+					acked[k] = true
+					m.ack(u)
+				}
+				if mesos.IsTerminal(u.GetStatus().GetState()) {
+					last = u.GetStatus()
+					return true
+				}
+			}
+			return false
+		})
+		if last.GetState() != mesos.TaskState_TASK_FAILED || last.GetReason() != mesos.TaskStatus_REASON_CONTAINER_LIMITATION_MEMORY ||
+			len(last.GetLimitation().GetResources()) != 1 {
+			t.Errorf("%s ended %s %s (%q), limitation %v; want TASK_FAILED REASON_CONTAINER_LIMITATION_MEMORY",
+				id, last.GetState(), last.GetReason(), last.GetMessage(), last.GetLimitation())
+		}
+	}
 }

@@ -174,6 +174,17 @@ func (s *state) statusUpdate(fwID string, st *mesos.TaskStatus) bool {
 		st.Timestamp = proto.Float64(float64(time.Now().UnixNano()) / 1e9)
 	}
 	t := s.findTask(fwID, st.GetTaskId().GetValue())
+	// Updates are at-least-once and in order per task: a framework may see
+	// an update again, never a task come back from a terminal state. Like
+	// Mesos's status update manager on a terminated stream, refuse a
+	// non-terminal update of a terminal task (say a TASK_RUNNING an
+	// executor resends after the task ended). acceptExecutorUpdate also
+	// drops executors' updates of completed tasks.
+	if t != nil && mesos.IsTerminal(t.state) && !mesos.IsTerminal(st.GetState()) {
+		s.a.log.Info("status update of a terminal task dropped", "framework_id", fwID,
+			"task_id", st.GetTaskId().GetValue(), "state", st.GetState().String())
+		return false
+	}
 	if t != nil && st.ContainerStatus == nil {
 		st.ContainerStatus = &mesos.ContainerStatus{
 			ContainerId: &mesos.ContainerID{Value: proto.String(t.ex.containerID)},

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -175,20 +176,16 @@ func (a *Agent) launch(ctx context.Context, spec launchSpec) (*proc.Process, iso
 	if err != nil {
 		return nil, nil, fmt.Errorf("create container: %w", err)
 	}
-	p, err := proc.Start(spec.proc)
+	// The executor is in its container before it runs anything, so
+	// nothing it forks can escape (isolation.Launch).
+	p, err := isolation.Launch(c, spec.proc)
+	if lerr, ok := errors.AsType[*isolation.LimitsError](err); ok && p != nil {
+		a.log.Warn("cannot set resource limits of executor", "container_id", cid, "err", lerr)
+		err = nil
+	}
 	if err != nil {
 		_, _ = c.Destroy()
 		return nil, nil, err
-	}
-	// Children the executor forks from now on inherit the cgroup.
-	if err := c.Add(p.Pid()); err != nil {
-		if c.Exact() {
-			p.Kill(0)
-			<-p.Done()
-			_, _ = c.Destroy()
-			return nil, nil, fmt.Errorf("isolate executor: %w", err)
-		}
-		a.log.Warn("cannot set resource limits of executor", "container_id", cid, "err", err)
 	}
 	return p, c, nil
 }

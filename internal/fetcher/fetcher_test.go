@@ -19,6 +19,7 @@ import (
 	"time"
 
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
+	"github.com/agora-dev/agora/internal/testutil"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -126,9 +127,12 @@ func gz(t *testing.T, b []byte) []byte {
 // standard library only has their decoders.
 func compress(t *testing.T, prog string, b []byte) []byte {
 	t.Helper()
-	if _, err := exec.LookPath(prog); err != nil {
-		t.Skipf("%s not installed", prog)
+	_, err := exec.LookPath(prog)
+	pkg := prog
+	if prog == "xz" {
+		pkg = "xz-utils"
 	}
+	testutil.Require(t, prog, err == nil, "not installed (apt-get install "+pkg+"); the test compresses with it")
 	cmd := exec.Command(prog, "-c")
 	cmd.Stdin = bytes.NewReader(b)
 	out, err := cmd.Output()

@@ -13,11 +13,11 @@
 //     (setrlimit) and the agent falls back to its /proc sweep to find the
 //     container's processes.
 //
-// Processes join the cgroup just after they start: the agent adds the
-// executor's pid as soon as fork/exec returns. Everything the executor
-// forks afterwards inherits the cgroup; only a process the executor forks
-// in the first instants of its life, before the agent wrote its pid, could
-// escape (the agent's /proc sweep is not run with cgroups).
+// Processes are in their container before they run anything: Launch
+// creates them in the cgroup (v2, CLONE_INTO_CGROUP) or holds them before
+// exec until the agent has added them to every cgroup (v1) or set their
+// rlimits (posix). Everything they fork inherits the cgroups; with cgroups
+// no process of a container ever runs outside them.
 package isolation
 
 import (

@@ -1,11 +1,17 @@
 package isolation
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/agora-dev/agora/internal/proc"
+	"github.com/agora-dev/agora/internal/testutil"
 )
 
 // cgroupsOrSkip returns the cgroup isolator, skipping when the machine
@@ -13,9 +19,7 @@ import (
 func cgroupsOrSkip(t *testing.T) Isolator {
 	t.Helper()
 	iso, err := New(Cgroups)
-	if err != nil {
-		t.Skipf("cgroups not writable on this machine: %v", err)
-	}
+	testutil.Require(t, "cgroups", err == nil, fmt.Sprintf("not writable on this machine: %v", err))
 	return iso
 }
 
@@ -95,5 +99,66 @@ func TestPosixRlimits(t *testing.T) {
 	}
 	if c.Exact() {
 		t.Error("posix container claims to be exact")
+	}
+}
+
+// TestLaunchStartsInsideContainer: a process started by Launch is in
+// every cgroup of its container from its first instruction on: its very
+// first action, reading /proc/self/cgroup, already sees them.
+func TestLaunchStartsInsideContainer(t *testing.T) {
+	iso := cgroupsOrSkip(t)
+	dir := t.TempDir()
+	for i := range 20 {
+		id := fmt.Sprintf("test-launch-%d-%d", os.Getpid(), i)
+		c, err := iso.Create(id, Limits{MemBytes: 64 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(dir, id)
+		p, err := Launch(c, proc.Spec{Path: "/bin/cat", Args: []string{"cat", "/proc/self/cgroup"}, Stdout: out})
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-p.Done()
+		if e := p.Exit(); e.Code != 0 {
+			t.Fatalf("cat: %v", e)
+		}
+		b, _ := os.ReadFile(out)
+		for _, ctl := range []string{"memory", "freezer"} {
+			if iso.Name() == "cgroups/v2" {
+				ctl = ""
+			}
+			found := false
+			for line := range strings.Lines(string(b)) {
+				parts := strings.SplitN(strings.TrimSpace(line), ":", 3)
+				if len(parts) == 3 && slices.Contains(strings.Split(parts[1], ","), ctl) {
+					found = true
+					if !strings.HasSuffix(parts[2], "/agora/"+id) {
+						t.Errorf("run %d: %s cgroup %q, not the container's", i, ctl, parts[2])
+					}
+				}
+			}
+			if !found {
+				t.Errorf("run %d: no %q line in %q", i, ctl, b)
+			}
+		}
+		if _, err := c.Destroy(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestLaunchPosixRlimits: the posix container's rlimits are in place
+// before the program runs.
+func TestLaunchPosixRlimits(t *testing.T) {
+	c, _ := posix{}.Create("x", Limits{})
+	out := filepath.Join(t.TempDir(), "out")
+	p, err := Launch(c, proc.Spec{Path: "/bin/sh", Args: []string{"sh", "-c", "ulimit -c"}, Stdout: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-p.Done()
+	if b, _ := os.ReadFile(out); strings.TrimSpace(string(b)) != "0" {
+		t.Errorf("ulimit -c = %q, want 0", b)
 	}
 }

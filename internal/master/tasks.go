@@ -65,7 +65,28 @@ func (m *Master) agentStatusUpdate(a *agent, u *agentpb.Call_Update) {
 			return
 		}
 	}
-	if t := f.tasks[status.GetTaskId().GetValue()]; t != nil {
+	taskID := tid
+	if t := f.tasks[taskID]; !mesos.IsTerminal(status.GetState()) &&
+		((t != nil && mesos.IsTerminal(t.state)) || (t == nil && m.completedTask(f, taskID) != nil)) {
+		// The framework has been told the task is over (by the agent's
+		// latest state, or by the master: say TASK_LOST for a task its
+		// agent did not report when it re-subscribed). A task never comes
+		// back from a terminal state: this older update the agent is still
+		// resending is not forwarded; the master acknowledges it for the
+		// framework so that the agent's stream moves on to what follows.
+		m.log.Info("stale status update of a terminal task acknowledged, not forwarded", "framework", fid,
+			"task", taskID, "state", status.GetState().String())
+		if len(status.GetUuid()) == 16 {
+			m.sendToAgent(a, &agentpb.Event{
+				Type: agentpb.Event_ACKNOWLEDGE.Enum(),
+				Acknowledge: &agentpb.Event_Acknowledge{
+					FrameworkId: u.GetFrameworkId(), TaskId: status.TaskId, Uuid: status.Uuid,
+				},
+			})
+		}
+		return
+	}
+	if t := f.tasks[taskID]; t != nil {
 		latest := status.GetState()
 		if u.LatestState != nil {
 			latest = u.GetLatestState()

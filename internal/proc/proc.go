@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -23,7 +24,28 @@ type Spec struct {
 	// Stdout and Stderr name files the output is appended to; empty means
 	// the parent's.
 	Stdout, Stderr string
+	// CgroupFD, with UseCgroupFD, is an open cgroup v2 directory the
+	// process is created in (clone3 with CLONE_INTO_CGROUP): it never runs
+	// anywhere else.
+	UseCgroupFD bool
+	CgroupFD    int
+	// Held starts the process held before it executes Path: a /bin/sh
+	// shim waits on an inherited pipe and execs Path (same pid, same
+	// process group, the same environment and directory) only once
+	// Release is called; if the pipe closes unreleased, the shim exits
+	// with status HeldExitCode without running Path. This lets the caller
+	// put the process into cgroups, or set its limits, before any
+	// instruction of Path runs. Path's argv[0] becomes the resolved path.
+	Held bool
 }
+
+// HeldExitCode is the exit status of a held process whose gate closed
+// without Release.
+const HeldExitCode = 125
+
+// holdScript is the shim a held process runs: wait for one line on fd 3,
+// close it, exec the program ($0) with its arguments.
+const holdScript = `read _ <&3 || exit 125; exec 3<&-; exec "$0" "$@"`
 
 // Exit is how a process ended.
 type Exit struct {
@@ -57,6 +79,7 @@ type Process struct {
 
 	mu      sync.Mutex
 	killing bool
+	gate    *os.File // write end of a held process's gate; nil once used
 }
 
 // Start starts the process described by spec in a new process group.
@@ -75,7 +98,38 @@ func Start(spec Spec) (*Process, error) {
 	} else if !containsSlash(path) {
 		return nil, fmt.Errorf("proc: %q: %w", path, err)
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, UseCgroupFD: spec.UseCgroupFD, CgroupFD: spec.CgroupFD}
+	var gate *os.File
+	if spec.Held {
+		// The shim's exec would report a missing program only as exit
+		// status 127; report it now, as an unheld start does.
+		prog := cmd.Path
+		if !filepath.IsAbs(prog) && spec.Dir != "" {
+			prog = filepath.Join(spec.Dir, prog) // as exec resolves it
+		}
+		if fi, err := os.Stat(prog); err != nil {
+			return nil, fmt.Errorf("proc: start %q: %w", path, err)
+		} else if fi.IsDir() || fi.Mode()&0o111 == 0 {
+			return nil, fmt.Errorf("proc: start %q: %w", path, syscall.EACCES)
+		}
+		script := holdScript
+		env := spec.Env
+		if env == nil {
+			env = os.Environ()
+		}
+		if !hasVar(env, "PWD") {
+			script = "unset PWD; " + script // the shell would export one
+		}
+		cmd.Args = append([]string{"sh", "-c", script, cmd.Path}, args[1:]...)
+		cmd.Path = "/bin/sh"
+		r, w, err := os.Pipe() // close-on-exec: no other child inherits w
+		if err != nil {
+			return nil, fmt.Errorf("proc: gate: %w", err)
+		}
+		defer r.Close()
+		cmd.ExtraFiles = []*os.File{r}
+		gate = w
+	}
 	var files []*os.File
 	closeAll := func() {
 		for _, f := range files {
@@ -110,12 +164,56 @@ func Start(spec Spec) (*Process, error) {
 	}
 	if err := cmd.Start(); err != nil {
 		closeAll()
+		if gate != nil {
+			gate.Close()
+		}
 		return nil, fmt.Errorf("proc: start %q: %w", path, err)
 	}
 	closeAll()
-	p := &Process{cmd: cmd, done: make(chan struct{})}
+	p := &Process{cmd: cmd, done: make(chan struct{}), gate: gate}
 	go p.wait()
 	return p, nil
+}
+
+// Release lets a held process execute its program. It does nothing for a
+// process that was not held or is already released.
+func (p *Process) Release() error {
+	p.mu.Lock()
+	gate := p.gate
+	p.gate = nil
+	p.mu.Unlock()
+	if gate == nil {
+		return nil
+	}
+	_, err := gate.Write([]byte("\n"))
+	if cerr := gate.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("proc: release: %w", err)
+	}
+	return nil
+}
+
+// closeGate closes an unreleased gate: the held shim exits without
+// running its program.
+func (p *Process) closeGate() {
+	p.mu.Lock()
+	gate := p.gate
+	p.gate = nil
+	p.mu.Unlock()
+	if gate != nil {
+		gate.Close()
+	}
+}
+
+func hasVar(env []string, name string) bool {
+	for _, kv := range env {
+		if len(kv) > len(name) && kv[len(name)] == '=' && kv[:len(name)] == name {
+			return true
+		}
+	}
+	return false
 }
 
 func containsSlash(s string) bool {
@@ -143,6 +241,7 @@ func (p *Process) wait() {
 		e.Code = -1
 	}
 	p.exit = e
+	p.closeGate()
 	close(p.done)
 }
 
@@ -176,6 +275,7 @@ func (p *Process) Kill(grace time.Duration) {
 	}
 	p.killing = true
 	p.mu.Unlock()
+	p.closeGate()
 	if grace <= 0 {
 		_ = p.Signal(syscall.SIGKILL)
 		return

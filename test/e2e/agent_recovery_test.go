@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -45,7 +46,8 @@ func TestAgentRecovery(t *testing.T) {
 	// The task runs until the test creates the release file.
 	s.mustCall(accept(offers[agentID], commandTask("rec-1", agentID,
 		"while [ ! -e "+release+" ]; do sleep 0.05; done; echo released")))
-	s.updates(30*time.Second, func(seen map[string][]string) bool { return last(seen["rec-1"]) == "TASK_RUNNING" })
+	h := &updateHistory{t: t, s: s, task: "rec-1"}
+	h.until(30*time.Second, "TASK_RUNNING", func() bool { return h.latest == "TASK_RUNNING" })
 
 	// Crash the agent.
 	if err := agent.cmd.Process.Kill(); err != nil {
@@ -87,21 +89,116 @@ func TestAgentRecovery(t *testing.T) {
 	if err := os.WriteFile(release, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// Updates are delivered at least once: one the framework acknowledged
-	// just before the crash may come again (say TASK_STARTING) before the
-	// task's end. Wait for a terminal state.
-	seen := s.updates(30*time.Second, func(seen map[string][]string) bool {
-		l := last(seen["rec-1"])
-		for _, p := range []string{"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ERROR", "TASK_DROPPED", "TASK_GONE"} {
-			if strings.HasPrefix(l, p) {
-				return true
-			}
-		}
-		return false
-	})
-	if got := last(seen["rec-1"]); !strings.HasPrefix(got, "TASK_FINISHED") {
+	// What the framework may see (Mesos's contract): each update at least
+	// once, in order; an update it has seen may come again (one it
+	// acknowledged just before the crash, whose acknowledgement the agent
+	// never got, is resent after the restart); a task never comes back
+	// from a terminal state. updateHistory checks each update against
+	// that as it arrives.
+	h.until(30*time.Second, "a terminal update", func() bool { return h.terminal != "" })
+	if h.terminal != "TASK_FINISHED" {
 		t.Fatalf("task ended %q after the agent restart, want TASK_FINISHED (updates %v)\nagent output:\n%s",
-			got, seen["rec-1"], restarted.output())
+			h.terminal, h.seen, restarted.output())
+	}
+	// Nothing may follow it: once the agent has completed the task it
+	// sends nothing more for it, and the answer to a reconciliation comes
+	// after whatever the master sent before.
+	waitFor(t, 20*time.Second, "the agent to complete the task", func() bool {
+		var st struct {
+			GetState struct {
+				GetTasks struct {
+					CompletedTasks []struct{ State string } `json:"completed_tasks"`
+				} `json:"get_tasks"`
+			} `json:"get_state"`
+		}
+		agentOperatorQuery(t, agentAddr, "GET_STATE", &st)
+		c := st.GetState.GetTasks.CompletedTasks
+		return len(c) == 1 && c[0].State == "TASK_FINISHED"
+	})
+	s.mustCall(map[string]any{"type": "RECONCILE", "reconcile": map[string]any{"tasks": []any{
+		map[string]any{"task_id": map[string]any{"value": "rec-1"}, "agent_id": map[string]any{"value": agentID}}}}})
+	h.until(20*time.Second, "the reconciliation answer", func() bool { return h.reconciled })
+}
+
+// updateHistory follows one task's updates on a JSON framework's stream,
+// acknowledging them and failing the test on the first one Mesos's
+// contract forbids: a non-terminal update after a terminal one, or a new
+// update older than one already seen, or a second, different, terminal
+// state. Duplicates (a uuid seen before) are allowed, of a non-terminal
+// update only until the task is terminal; so is the terminal state again
+// (the master's TASK_LOST for a task its agent no longer has, then the
+// agent's own).
+type updateHistory struct {
+	t          *testing.T
+	s          *jsonScheduler
+	task       string
+	seen       []string        // every update, in arrival order
+	uuids      map[string]bool // uuids seen
+	latest     string          // state of the newest new update
+	terminal   string          // the terminal state, once seen
+	reconciled bool            // a reconciliation answer arrived
+}
+
+var stateRank = map[string]int{"TASK_STAGING": 0, "TASK_STARTING": 1, "TASK_RUNNING": 2}
+
+func (h *updateHistory) until(d time.Duration, what string, done func() bool) {
+	h.t.Helper()
+	if h.uuids == nil {
+		h.uuids = map[string]bool{}
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for !done() {
+		var ev map[string]any
+		select {
+		case ev = <-h.s.events:
+		case <-timer.C:
+			h.t.Fatalf("timed out waiting for %s; updates of %s %v", what, h.task, h.seen)
+		}
+		if ev["type"] != "UPDATE" {
+			continue
+		}
+		st := ev["update"].(map[string]any)["status"].(map[string]any)
+		if st["task_id"].(map[string]any)["value"] != h.task {
+			continue
+		}
+		state := st["state"].(string)
+		if st["reason"] == "REASON_RECONCILIATION" {
+			h.reconciled = true
+			continue
+		}
+		// Updates without uuid come from the master (agent lost, task
+		// unknown to its agent) and are not acknowledged.
+		uuid, hasUUID := st["uuid"].(string)
+		dup := hasUUID && h.uuids[uuid]
+		entry := state
+		if msg, ok := st["message"].(string); ok && state != "TASK_RUNNING" && state != "TASK_STARTING" {
+			entry += ": " + msg
+		}
+		if dup {
+			entry += " (again)"
+		}
+		h.seen = append(h.seen, entry)
+		if hasUUID {
+			h.uuids[uuid] = true
+			h.s.mustCall(map[string]any{"type": "ACKNOWLEDGE", "acknowledge": map[string]any{
+				"agent_id": st["agent_id"], "task_id": st["task_id"], "uuid": uuid}})
+		}
+		_, nonTerminal := stateRank[state]
+		switch {
+		case h.terminal != "" && nonTerminal:
+			h.t.Fatalf("%s went back from %s to %s: updates %v", h.task, h.terminal, state, h.seen)
+		case h.terminal != "" && state != h.terminal:
+			h.t.Fatalf("%s ended %s, then %s: updates %v", h.task, h.terminal, state, h.seen)
+		case !dup && nonTerminal && h.latest != "" && stateRank[h.latest] > stateRank[state]:
+			h.t.Fatalf("%s: new update %s older than %s already seen: updates %v", h.task, state, h.latest, h.seen)
+		}
+		if !dup {
+			h.latest = state
+		}
+		if !nonTerminal {
+			h.terminal = state
+		}
 	}
 }
 
@@ -124,7 +221,8 @@ func TestAgentRecoveryExecutorGone(t *testing.T) {
 		agentID = id
 	}
 	s.mustCall(accept(offers[agentID], commandTask("gone-1", agentID, "sleep 600")))
-	s.updates(30*time.Second, func(seen map[string][]string) bool { return last(seen["gone-1"]) == "TASK_RUNNING" })
+	h := &updateHistory{t: t, s: s, task: "gone-1"}
+	h.until(30*time.Second, "TASK_RUNNING", func() bool { return h.latest == "TASK_RUNNING" })
 	var cs struct {
 		GetContainers struct {
 			Containers []struct {
@@ -152,18 +250,12 @@ func TestAgentRecoveryExecutorGone(t *testing.T) {
 	// The master reports the task lost when the agent re-subscribes
 	// without it; the agent's own update follows (and is acknowledged).
 	const fromAgent = "TASK_LOST: Executor was not running when the agent recovered after a restart"
-	seen := s.updates(30*time.Second, func(seen map[string][]string) bool {
-		for _, st := range seen["gone-1"] {
-			if st == fromAgent {
-				return true
-			}
-		}
-		return false
-	})
-	for _, st := range seen["gone-1"] {
-		if !strings.HasPrefix(st, "TASK_LOST") {
-			t.Errorf("task update %q after its executor died with the agent, want TASK_LOST", st)
-		}
+	// Before it, the framework may see again the TASK_RUNNING it
+	// acknowledged just before the crash (the agent never got the
+	// acknowledgement); never anything but TASK_LOST after a TASK_LOST.
+	h.until(30*time.Second, fromAgent, func() bool { return slices.Contains(h.seen, fromAgent) })
+	if h.terminal != "TASK_LOST" {
+		t.Errorf("task ended %s after its executor died with the agent, want TASK_LOST (updates %v)", h.terminal, h.seen)
 	}
 	waitFor(t, 20*time.Second, "the agent to report the task completed", func() bool {
 		var st struct {

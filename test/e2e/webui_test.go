@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agora-dev/agora/internal/testutil"
 	"github.com/chromedp/chromedp"
 )
 
@@ -29,10 +30,7 @@ func chromiumPath(t *testing.T) string {
 			return p
 		}
 	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium is not installed; .ci/run installs it (apt-get install chromium)")
-	}
-	t.Skip("chromium is not installed (apt-get install chromium); the web console tests need it")
+	testutil.Require(t, "chromium", false, "not installed (apt-get install chromium); the web console tests drive it")
 	return ""
 }
 
