@@ -189,7 +189,13 @@ func Open(cfg Config) (*Node, error) {
 		}
 		// Bootstrapping every member with the same configuration is safe:
 		// they all write the same first entry.
-		if err := n.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil {
+		err := n.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error()
+		if group && errors.Is(err, raft.ErrCantBootstrap) {
+			// The leader reached this new member first (its log or a
+			// snapshot arrived between NewRaft and here): it has joined.
+			err = nil
+		}
+		if err != nil {
 			return nil, fmt.Errorf("registry: bootstrap: %w", err)
 		}
 	}
