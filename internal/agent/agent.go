@@ -49,7 +49,11 @@ const Version = "1.12.0"
 
 // Config configures an Agent. Start from DefaultConfig.
 type Config struct {
-	Master     string // host:port of the master
+	// Master lists the masters of the group: "host:port" for one,
+	// "A,B,C" for several (the agent asks any of them and follows the
+	// leader), or "file:///path" naming a file that holds such a list; the
+	// file is read again on each reconnection.
+	Master     string
 	IP         string // listen IP; 0.0.0.0 listens everywhere
 	Port       int    // 0 = any free port
 	Hostname   string // advertised; default os.Hostname()
@@ -88,6 +92,11 @@ type Config struct {
 	// SubscribeTimeout bounds the wait for the master's SUBSCRIBED (and for
 	// any event before the first PING interval is known); default 30s.
 	SubscribeTimeout time.Duration
+	// LeaderCheckInterval is how often, with several masters, the agent
+	// asks another master of the list who leads (GET /agora/v1/leader),
+	// so that it leaves a paused or partitioned leader within seconds
+	// instead of after the ping timeout; default 1s.
+	LeaderCheckInterval time.Duration
 	// ExecutorHeartbeat is the interval of HEARTBEAT events on executor
 	// streams; default 30m (some executors crash on unknown events).
 	ExecutorHeartbeat time.Duration
@@ -128,6 +137,7 @@ func DefaultConfig() Config {
 		BackoffMin:                    100 * time.Millisecond,
 		BackoffMax:                    5 * time.Second,
 		SubscribeTimeout:              30 * time.Second,
+		LeaderCheckInterval:           time.Second,
 		ExecutorHeartbeat:             30 * time.Minute,
 		MaxCompletedFrameworks:        50,
 		MaxCompletedExecutors:         150,
@@ -150,7 +160,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("agent: ip %q is not an IP address", c.IP)
 	case c.ExecutorRegistrationTimeout < 0, c.ExecutorShutdownGracePeriod < 0, c.ProcessKillGrace < 0:
 		return errors.New("agent: executor timeouts must not be negative")
-	case c.StatusUpdateRetry < 0, c.StatusUpdateRetryMax < 0, c.BackoffMin < 0, c.BackoffMax < 0:
+	case c.StatusUpdateRetry < 0, c.StatusUpdateRetryMax < 0, c.BackoffMin < 0, c.BackoffMax < 0, c.LeaderCheckInterval < 0:
 		return errors.New("agent: retry intervals must not be negative")
 	case c.FetcherCacheSize < 0:
 		return errors.New("agent: fetcher cache size must not be negative")
@@ -158,8 +168,8 @@ func (c Config) Validate() error {
 	if _, err := isolation.ParseMode(c.Isolation); err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
-	if _, _, err := net.SplitHostPort(c.Master); err != nil {
-		return fmt.Errorf("agent: master %q is not host:port: %w", c.Master, err)
+	if _, err := ParseMasters(c.Master); err != nil {
+		return fmt.Errorf("agent: %w", err)
 	}
 	return nil
 }
@@ -202,6 +212,7 @@ func (c Config) withDefaults() Config {
 	setDur(&c.BackoffMin, d.BackoffMin)
 	setDur(&c.BackoffMax, d.BackoffMax)
 	setDur(&c.SubscribeTimeout, d.SubscribeTimeout)
+	setDur(&c.LeaderCheckInterval, d.LeaderCheckInterval)
 	setDur(&c.ExecutorHeartbeat, d.ExecutorHeartbeat)
 	setInt := func(v *int, def int) {
 		if *v == 0 {

@@ -47,8 +47,21 @@ func (ta *testAgent) stop(t *testing.T) {
 
 func startAgent(t *testing.T, m *fakeMaster, mutate func(*Config)) *testAgent {
 	t.Helper()
+	ta := startAgentNoWait(t, func(c *Config) {
+		c.Master = m.addr()
+		if mutate != nil {
+			mutate(c)
+		}
+	})
+	waitFor(t, 10*time.Second, "agent subscription", func() bool { return len(m.subscriptions()) > 0 })
+	return ta
+}
+
+// startAgentNoWait starts an agent without waiting for its subscription;
+// mutate must set Master.
+func startAgentNoWait(t *testing.T, mutate func(*Config)) *testAgent {
+	t.Helper()
 	cfg := DefaultConfig()
-	cfg.Master = m.addr()
 	cfg.Port = 0
 	cfg.Hostname = "localhost"
 	cfg.WorkDir = t.TempDir()
@@ -76,7 +89,6 @@ func startAgent(t *testing.T, m *fakeMaster, mutate func(*Config)) *testAgent {
 	ta := &testAgent{Agent: a, cancel: cancel, done: make(chan error, 1)}
 	go func() { ta.done <- a.Run(ctx) }()
 	t.Cleanup(func() { ta.stop(t) })
-	waitFor(t, 10*time.Second, "agent subscription", func() bool { return len(m.subscriptions()) > 0 })
 	return ta
 }
 

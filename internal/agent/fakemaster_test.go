@@ -31,6 +31,15 @@ type fakeMaster struct {
 	conn       *fakeConn
 	nextStream int
 	refuse     string // non-empty: answer ERROR to SUBSCRIBE
+
+	// High availability (ha_test.go): with a group, a master that is not
+	// the group's leader answers 307 to the leader, or 503 without one.
+	group       *fakeGroup
+	unavailable bool          // answer 503 to everything (a recovering leader)
+	stalled     chan struct{} // non-nil: hang every request until closed (SIGSTOP)
+	leaderAsks  int           // GET /agora/v1/leader answered
+	answered503 int           // requests answered 503
+	redirected  int           // requests answered 307
 }
 
 type fakeConn struct {
@@ -60,6 +69,9 @@ func newFakeMaster(t *testing.T) *fakeMaster {
 func (m *fakeMaster) addr() string { return strings.TrimPrefix(m.srv.URL, "http://") }
 
 func (m *fakeMaster) handle(w http.ResponseWriter, r *http.Request) {
+	if m.haHandle(w, r) {
+		return
+	}
 	if r.URL.Path != "/agora/v1/agent" || r.Method != http.MethodPost {
 		http.NotFound(w, r)
 		return

@@ -2,14 +2,20 @@ package agent
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	agentpb "github.com/agora-dev/agora/api/agora/agent/v1"
@@ -28,27 +34,57 @@ const StreamIDHeader = "Agora-Stream-Id"
 // masterPath is the master's endpoint for the agent protocol.
 const masterPath = "/agora/v1/agent"
 
-// masterConn keeps the agent subscribed to the master: one long-lived
-// SUBSCRIBE stream, reconnected with backoff whenever it breaks or goes
+// leaderPath is every master's own answer to "who leads?", never
+// redirected.
+const leaderPath = "/agora/v1/leader"
+
+// maxRedirects bounds how many 307s in a row one reconnection follows.
+const maxRedirects = 8
+
+// masterConn keeps the agent subscribed to the leading master: one
+// long-lived SUBSCRIBE stream, reconnected whenever it breaks or goes
 // silent for three ping intervals, and sender goroutines that POST the
 // agent's other calls: senderLanes lanes, each in order, a call's lane
 // chosen by what it is about (a task's updates, an executor's messages), so
 // calls about one thing keep their order while a burst of updates for many
 // tasks goes out in parallel.
+//
+// With several masters (Config.Master "A,B,C" or file://) SUBSCRIBE goes
+// to one candidate at a time: a 307 is followed to the leader it names; a
+// 503, a refused connection or a timeout moves on to the next master of
+// the list, with the jittered backoff only after a whole round. A detector
+// asks the other masters who leads and moves the agent to a new leader as
+// soon as that leader confirms itself (see detect).
 type masterConn struct {
 	a      *Agent
-	url    string
 	client *http.Client // calls
 	stream *http.Client // the subscription (no overall timeout)
+	probe  *http.Client // leader checks (short timeout)
 
 	mu sync.Mutex
+	// +checklocks:mu
+	masters []string // the last good list
+	// +checklocks:mu
+	target string // master of the current attempt or stream
+	// +checklocks:mu
+	cancelAttempt context.CancelFunc
+	// +checklocks:mu
+	switchTo string // set by the detector: the new leader to go to
+	// +checklocks:mu
+	maxTerm uint64 // highest term a confirmed leader reported
 	// +checklocks:mu
 	queues [senderLanes][]outCall
 	// +checklocks:mu
 	cancelStream context.CancelFunc
 	// +checklocks:mu
 	currentStream string
-	wake          [senderLanes]chan struct{}
+	// +checklocks:mu
+	streamMaster string // where the calls of currentStream go
+	// +checklocks:mu
+	streamReady bool // SUBSCRIBED arrived on currentStream
+	// +checklocks:mu
+	held []*agentpb.Call // refused by a master that no longer leads; resent after SUBSCRIBED
+	wake [senderLanes]chan struct{}
 }
 
 // senderLanes is how many calls may be in flight to the master at once.
@@ -60,15 +96,28 @@ type outCall struct {
 }
 
 func newMasterConn(a *Agent) *masterConn {
+	probeTimeout := min(max(a.cfg.LeaderCheckInterval, 300*time.Millisecond), 2*time.Second)
+	noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 15 * time.Second}
 	c := &masterConn{
-		a:   a,
-		url: "http://" + a.cfg.Master + masterPath,
+		a: a,
 		client: &http.Client{
-			Timeout:   30 * time.Second,
-			Transport: &http.Transport{MaxIdleConnsPerHost: senderLanes, IdleConnTimeout: 90 * time.Second},
+			Timeout: 30 * time.Second,
+			Transport: &http.Transport{MaxIdleConnsPerHost: senderLanes, IdleConnTimeout: 90 * time.Second,
+				DialContext: dialer.DialContext},
+			CheckRedirect: noRedirect,
 		},
-		stream: &http.Client{},
+		stream: &http.Client{
+			Transport:     &http.Transport{DialContext: dialer.DialContext},
+			CheckRedirect: noRedirect,
+		},
+		probe: &http.Client{
+			Timeout:       probeTimeout,
+			Transport:     &http.Transport{IdleConnTimeout: 30 * time.Second},
+			CheckRedirect: noRedirect,
+		},
 	}
+	c.masters, _ = ParseMasters(a.cfg.Master) // checked by Validate
 	for i := range c.wake {
 		c.wake[i] = make(chan struct{}, 1)
 	}
@@ -95,28 +144,67 @@ func laneOf(call *agentpb.Call) int {
 	return int(h.Sum32() % senderLanes)
 }
 
+// attempt is how one subscription attempt ended, besides its error.
+type attempt struct {
+	subscribed bool   // the master sent SUBSCRIBED
+	redirect   string // a 307 named this leader
+	switchTo   string // the detector found this leader
+}
+
 // run subscribes and resubscribes until ctx ends.
 func (c *masterConn) run(ctx context.Context) {
-	var senders sync.WaitGroup
+	var workers sync.WaitGroup
 	for i := range senderLanes {
-		senders.Add(1)
-		go func() { defer senders.Done(); c.sender(ctx, i) }()
+		workers.Add(1)
+		go func() { defer workers.Done(); c.sender(ctx, i) }()
 	}
-	defer senders.Wait()
+	workers.Add(1)
+	go func() { defer workers.Done(); c.detect(ctx) }()
+	defer workers.Wait()
 
 	backoff := c.a.cfg.BackoffMin
+	var (
+		idx, tried, redirects int
+		next                  string // where the next attempt goes, if not the list's next
+	)
 	for ctx.Err() == nil {
-		subscribed, err := c.subscribeOnce(ctx)
+		masters := c.reloadMasters()
+		target := next
+		next = ""
+		if target == "" {
+			target = masters[idx%len(masters)]
+		}
+		res, err := c.subscribeOnce(ctx, target)
 		c.a.post(func() { c.a.st.disconnected() })
 		if ctx.Err() != nil {
 			return
 		}
-		if subscribed {
+		if res.subscribed {
 			backoff = c.a.cfg.BackoffMin
+			tried = 0
 		}
+		if res.switchTo != "" {
+			c.a.log.Info("following new leading master", "old", target, "new", res.switchTo)
+			next, redirects = res.switchTo, 0
+			continue
+		}
+		if res.redirect != "" && redirects < maxRedirects {
+			c.a.log.Info("master is not the leader; following it to the leader", "master", target, "leader", res.redirect)
+			next = res.redirect
+			redirects++
+			continue
+		}
+		redirects = 0
+		idx++
+		tried++
+		if tried < len(masters) {
+			c.a.log.Info("master unavailable; trying the next one", "master", target, "err", err, "next", masters[idx%len(masters)])
+			continue
+		}
+		tried = 0
 		// Full jitter over [backoff/2, backoff].
 		wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1))
-		c.a.log.Info("disconnected from master; reconnecting", "master", c.a.cfg.Master, "err", err, "in", wait)
+		c.a.log.Info("disconnected from master; reconnecting", "master", target, "err", err, "in", wait)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -128,43 +216,61 @@ func (c *masterConn) run(ctx context.Context) {
 	}
 }
 
-// subscribeOnce opens one subscription and reads it until it breaks. It
-// reports whether the master accepted the subscription.
-func (c *masterConn) subscribeOnce(ctx context.Context) (subscribed bool, err error) {
+// reloadMasters returns the master list, reading a file:// list again.
+func (c *masterConn) reloadMasters() []string {
+	if strings.HasPrefix(strings.TrimSpace(c.a.cfg.Master), fileScheme) {
+		list, err := ParseMasters(c.a.cfg.Master)
+		if err != nil {
+			c.a.log.Warn("cannot read the master list; keeping the last one", "err", err)
+		} else {
+			c.mu.Lock()
+			c.masters = list
+			c.mu.Unlock()
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.masters
+}
+
+// subscribeOnce opens one subscription to target and reads it until it
+// breaks.
+func (c *masterConn) subscribeOnce(ctx context.Context, target string) (res attempt, err error) {
 	var call *agentpb.Call
 	if !c.a.do(ctx, func() { call = c.a.st.subscribeCall() }) {
-		return false, ctx.Err()
+		return res, ctx.Err()
 	}
 	body, err := proto.Marshal(call)
 	if err != nil {
-		return false, fmt.Errorf("encode SUBSCRIBE: %w", err)
+		return res, fmt.Errorf("encode SUBSCRIBE: %w", err)
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	req, err := http.NewRequestWithContext(sctx, http.MethodPost, c.url, bytes.NewReader(body))
-	if err != nil {
-		return false, err
-	}
-	req.Header.Set("Content-Type", codec.MediaProtobuf)
-	req.Header.Set("Accept", codec.MediaProtobuf)
-	resp, err := c.stream.Do(req)
-	if err != nil {
-		return false, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return false, fmt.Errorf("SUBSCRIBE answered %s: %s", resp.Status, bytes.TrimSpace(msg))
-	}
-	streamID := resp.Header.Get(StreamIDHeader)
+	c.mu.Lock()
+	c.target = target
+	c.switchTo = ""
+	c.cancelAttempt = cancel
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		res.switchTo = c.switchTo
+		c.switchTo = ""
+		c.cancelAttempt = nil
+		c.cancelStream = nil
+		c.currentStream = ""
+		c.streamMaster = ""
+		c.streamReady = false
+		c.mu.Unlock()
+	}()
 
-	// Watchdog: no event for three ping intervals (or SubscribeTimeout
-	// before the first SUBSCRIBED) breaks the stream.
+	// Watchdog: no answer and no SUBSCRIBED within SubscribeTimeout, then
+	// no event for three ping intervals, breaks the attempt.
 	var (
 		wdMu    sync.Mutex
 		timeout = c.a.cfg.SubscribeTimeout
+		expired atomic.Bool
 	)
-	wd := time.AfterFunc(timeout, cancel)
+	wd := time.AfterFunc(timeout, func() { expired.Store(true); cancel() })
 	defer wd.Stop()
 	resetWD := func() {
 		wdMu.Lock()
@@ -172,31 +278,57 @@ func (c *masterConn) subscribeOnce(ctx context.Context) (subscribed bool, err er
 		wd.Reset(timeout)
 	}
 
+	req, err := http.NewRequestWithContext(sctx, http.MethodPost, "http://"+target+masterPath, bytes.NewReader(body))
+	if err != nil {
+		return res, err
+	}
+	req.Header.Set("Content-Type", codec.MediaProtobuf)
+	req.Header.Set("Accept", codec.MediaProtobuf)
+	resp, err := c.stream.Do(req)
+	if err != nil {
+		if expired.Load() {
+			err = fmt.Errorf("no answer from %s within %v", target, timeout)
+		}
+		return res, err
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusTemporaryRedirect:
+		loc := resp.Header.Get("Location")
+		leader, err := redirectHost(loc)
+		if err != nil {
+			return res, fmt.Errorf("SUBSCRIBE to %s answered 307: %w", target, err)
+		}
+		res.redirect = leader
+		return res, fmt.Errorf("%s is not the leader; it names %s", target, leader)
+	default:
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return res, fmt.Errorf("SUBSCRIBE to %s answered %s: %s", target, resp.Status, bytes.TrimSpace(msg))
+	}
+	streamID := resp.Header.Get(StreamIDHeader)
+	resetWD()
+
 	c.mu.Lock()
 	c.cancelStream = cancel
 	c.currentStream = streamID
+	c.streamMaster = target
 	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		c.cancelStream = nil
-		c.currentStream = ""
-		c.mu.Unlock()
-	}()
 
 	r := recordio.NewReader(resp.Body)
 	var agentID string
 	for {
 		rec, err := r.ReadRecord()
 		if err != nil {
-			if sctx.Err() != nil && ctx.Err() == nil {
+			if expired.Load() {
 				err = errors.New("no event from the master within the ping timeout")
 			}
-			return subscribed, fmt.Errorf("read master stream: %w", err)
+			return res, fmt.Errorf("read master stream: %w", err)
 		}
 		resetWD()
 		ev := &agentpb.Event{}
 		if err := proto.Unmarshal(rec, ev); err != nil {
-			return subscribed, fmt.Errorf("decode master event: %w", err)
+			return res, fmt.Errorf("decode master event: %w", err)
 		}
 		switch ev.GetType() {
 		case agentpb.Event_SUBSCRIBED:
@@ -208,14 +340,23 @@ func (c *masterConn) subscribeOnce(ctx context.Context) (subscribed bool, err er
 				wdMu.Unlock()
 				resetWD()
 			}
-			subscribed = true
-			c.a.log.Info("subscribed to master", "agent_id", agentID, "master", c.a.cfg.Master)
+			res.subscribed = true
+			c.a.log.Info("subscribed to master", "agent_id", agentID, "master", target)
 			mi := sub.GetMasterInfo()
 			c.a.post(func() { c.a.st.subscribed(agentID, streamID, mi) })
+			c.mu.Lock()
+			c.streamReady = true
+			held := c.held
+			c.held = nil
+			c.mu.Unlock()
+			for _, hc := range held {
+				hc.AgentId = &mesos.AgentID{Value: proto.String(agentID)}
+				c.send(streamID, hc)
+			}
 		case agentpb.Event_ERROR:
-			return subscribed, fmt.Errorf("master refused: %s", ev.GetError().GetMessage())
+			return res, fmt.Errorf("master refused: %s", ev.GetError().GetMessage())
 		case agentpb.Event_PING:
-			if subscribed {
+			if res.subscribed {
 				c.send(streamID, &agentpb.Call{
 					Type:    agentpb.Call_PONG.Enum(),
 					AgentId: &mesos.AgentID{Value: proto.String(agentID)},
@@ -223,12 +364,128 @@ func (c *masterConn) subscribeOnce(ctx context.Context) (subscribed bool, err er
 				})
 			}
 		default:
-			if !subscribed {
+			if !res.subscribed {
 				c.a.log.Warn("event before SUBSCRIBED ignored", "type", ev.GetType().String())
 				continue
 			}
 			c.a.post(func() { c.a.st.handleMasterEvent(ev) })
 		}
+	}
+}
+
+// redirectHost is the host:port of a 307's Location ("//host:port/path",
+// as Mesos sends it, or an absolute URL).
+func redirectHost(location string) (string, error) {
+	u, err := url.Parse(location)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("no host in Location %q", location)
+	}
+	if err := checkMasterAddr(u.Host); err != nil {
+		return "", fmt.Errorf("Location %q: %w", location, err)
+	}
+	return u.Host, nil
+}
+
+// leaderInfo is a master's answer to GET /agora/v1/leader.
+type leaderInfo struct {
+	Leader  string `json:"leader"`
+	Self    string `json:"self"`
+	Elected bool   `json:"elected"`
+	Term    uint64 `json:"term"`
+}
+
+func (c *masterConn) askLeader(ctx context.Context, addr string) (leaderInfo, error) {
+	var info leaderInfo
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+leaderPath, nil)
+	if err != nil {
+		return info, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.probe.Do(req)
+	if err != nil {
+		return info, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return info, fmt.Errorf("%s answered %s", leaderPath, resp.Status)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&info); err != nil {
+		return info, fmt.Errorf("%s: %w", leaderPath, err)
+	}
+	return info, nil
+}
+
+// detect asks, every LeaderCheckInterval, another master of the list
+// (round-robin) who leads. When one names a leader other than the master
+// the agent is subscribed (or subscribing) to, and that leader confirms it
+// is elected, the current attempt is dropped and the agent goes there at
+// once. With one master it does nothing.
+func (c *masterConn) detect(ctx context.Context) {
+	t := time.NewTicker(c.a.cfg.LeaderCheckInterval)
+	defer t.Stop()
+	n := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		c.mu.Lock()
+		masters, target := c.masters, c.target
+		c.mu.Unlock()
+		if len(masters) < 2 || target == "" {
+			continue
+		}
+		var ask string
+		for range masters {
+			m := masters[n%len(masters)]
+			n++
+			if m != target {
+				ask = m
+				break
+			}
+		}
+		if ask == "" {
+			continue
+		}
+		info, err := c.askLeader(ctx, ask)
+		if err != nil {
+			c.a.log.Debug("leader check failed", "master", ask, "err", err)
+			continue
+		}
+		cand := info.Leader
+		if info.Elected {
+			cand = cmp.Or(info.Self, ask)
+		}
+		if cand == "" {
+			continue
+		}
+		if cand == target {
+			c.mu.Lock()
+			c.maxTerm = max(c.maxTerm, info.Term)
+			c.mu.Unlock()
+			continue
+		}
+		conf := info
+		if !info.Elected {
+			if conf, err = c.askLeader(ctx, cand); err != nil {
+				c.a.log.Debug("leader check failed", "master", cand, "err", err)
+				continue
+			}
+		}
+		if !conf.Elected {
+			continue
+		}
+		c.mu.Lock()
+		if conf.Term < c.maxTerm || c.target != target || c.cancelAttempt == nil {
+			c.mu.Unlock()
+			continue
+		}
+		c.maxTerm = conf.Term
+		c.switchTo = cand
+		cancel := c.cancelAttempt
+		c.mu.Unlock()
+		cancel()
 	}
 }
 
@@ -252,6 +509,25 @@ func (c *masterConn) send(streamID string, call *agentpb.Call) {
 	case c.wake[lane] <- struct{}{}:
 	default:
 	}
+}
+
+// hold keeps a call that did not reach a leader for the next
+// subscription. Updates are not held: the status update manager resends
+// every unacknowledged one after SUBSCRIBED. Pongs belong to their stream.
+func (c *masterConn) hold(call *agentpb.Call) {
+	switch call.GetType() {
+	case agentpb.Call_UPDATE, agentpb.Call_PONG, agentpb.Call_SUBSCRIBE:
+		return
+	}
+	c.mu.Lock()
+	if c.streamReady {
+		stream := c.currentStream
+		c.mu.Unlock()
+		c.send(stream, call)
+		return
+	}
+	c.held = append(c.held, call)
+	c.mu.Unlock()
 }
 
 // sender POSTs the calls of one lane one at a time, in order.
@@ -278,13 +554,22 @@ func (c *masterConn) sender(ctx context.Context, lane int) {
 	}
 }
 
+// post sends one call to the master of its stream.
 func (c *masterConn) post(ctx context.Context, oc outCall) {
+	c.mu.Lock()
+	master, current := c.streamMaster, c.currentStream
+	c.mu.Unlock()
+	if master == "" || oc.streamID != current {
+		// Its stream is gone; a call worth keeping goes on the next one.
+		c.hold(oc.call)
+		return
+	}
 	body, err := proto.Marshal(oc.call)
 	if err != nil {
 		c.a.log.Error("encode call to master", "type", oc.call.GetType().String(), "err", err)
 		return
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+master+masterPath, bytes.NewReader(body))
 	if err != nil {
 		return
 	}
@@ -301,6 +586,13 @@ func (c *masterConn) post(ctx context.Context, oc outCall) {
 	resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusAccepted || resp.StatusCode == http.StatusOK:
+	case resp.StatusCode == http.StatusTemporaryRedirect || resp.StatusCode == http.StatusServiceUnavailable:
+		// The stream's master no longer leads: subscribe to the one that
+		// does, and send the call there.
+		c.a.log.Info("master no longer leads; resubscribing", "master", master, "type", oc.call.GetType().String(),
+			"status", resp.StatusCode, "location", resp.Header.Get("Location"))
+		c.resubscribe(oc.streamID)
+		c.hold(oc.call)
 	case resp.StatusCode >= 400 && resp.StatusCode < 500:
 		c.a.log.Warn("master refused call; resubscribing", "type", oc.call.GetType().String(),
 			"status", resp.StatusCode, "message", string(bytes.TrimSpace(msg)))

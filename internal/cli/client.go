@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -34,9 +33,10 @@ var errUsage = errors.New("usage")
 
 // opClient is one operator command's connection to the cluster.
 type opClient struct {
-	master string // host:port, or a URL
+	master string // host:port or a URL, or a comma list of them
 	json   bool
-	http   *http.Client
+	http   *http.Client  // agents
+	mc     *masterClient // the masters; built from master on first use
 	stdout io.Writer
 	stderr io.Writer
 }
@@ -60,7 +60,10 @@ func opFlags(name, usage string, c *opClient) *flag.FlagSet {
 	return fs
 }
 
-const opFlagsHelp = `  --master=HOST:PORT  master to ask (default $AGORA_MASTER, else 127.0.0.1:5050)
+const opFlagsHelp = `  --master=HOST:PORT[,HOST:PORT...]
+                      master to ask, or the masters of a group (the leader
+                      is found and followed); default $AGORA_MASTER, else
+                      127.0.0.1:5050
   --json              print JSON instead of a table
 `
 
@@ -111,12 +114,43 @@ func usageError(format string, a ...any) error {
 	return fmt.Errorf(format+": %w", append(a, errUsage)...)
 }
 
-func (c *opClient) base() string {
-	b := c.master
-	if !strings.Contains(b, "://") {
-		b = "http://" + b
+// masters returns the client of the masters named by --master.
+func (c *opClient) masters() (*masterClient, error) {
+	if c.mc == nil {
+		mc, err := newMasterClient(c.master, 30*time.Second)
+		if err != nil {
+			return nil, usageError("--master: %v", err)
+		}
+		c.mc = mc
 	}
-	return strings.TrimSuffix(b, "/")
+	return c.mc, nil
+}
+
+// leaderDo sends one request to the leading master.
+func (c *opClient) leaderDo(ctx context.Context, method, path string, body []byte, hdr http.Header) (*http.Response, string, error) {
+	mc, err := c.masters()
+	if err != nil {
+		return nil, "", err
+	}
+	resp, base, err := mc.do(ctx, method, path, body, hdr)
+	if err != nil {
+		return nil, base, c.reachError(err)
+	}
+	return resp, strings.TrimPrefix(base, "http://"), nil
+}
+
+// getJSON GETs a JSON document from the leading master.
+func (c *opClient) getJSON(ctx context.Context, path string, v any) error {
+	resp, _, err := c.leaderDo(ctx, http.MethodGet, path, nil, http.Header{"Accept": {"application/json"}})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return &httpError{url: path, code: resp.StatusCode, body: strings.TrimSpace(string(b))}
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
 }
 
 // reachError explains a failed connection to the master.
@@ -145,15 +179,12 @@ func (c *opClient) operator(ctx context.Context, call *masterpb.Call) (*masterpb
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base()+"/api/v1", bytes.NewReader(body))
+	resp, master, err := c.leaderDo(ctx, http.MethodPost, "/api/v1", body, http.Header{
+		"Content-Type": {codec.MediaProtobuf},
+		"Accept":       {codec.MediaProtobuf},
+	})
 	if err != nil {
 		return nil, err
-	}
-	req.Header.Set("Content-Type", codec.MediaProtobuf)
-	req.Header.Set("Accept", codec.MediaProtobuf)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, c.reachError(err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
@@ -161,12 +192,12 @@ func (c *opClient) operator(ctx context.Context, call *masterpb.Call) (*masterpb
 		return nil, c.reachError(err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("the master at %s refused %s: %s %s", c.master, call.GetType(), resp.Status, strings.TrimSpace(string(b)))
+		return nil, fmt.Errorf("the master at %s refused %s: %s %s", master, call.GetType(), resp.Status, strings.TrimSpace(string(b)))
 	}
 	out := &masterpb.Response{}
 	if len(b) > 0 {
 		if err := proto.Unmarshal(b, out); err != nil {
-			return nil, fmt.Errorf("the master at %s sent a %s response that is not protobuf: %v", c.master, call.GetType(), err)
+			return nil, fmt.Errorf("the master at %s sent a %s response that is not protobuf: %v", master, call.GetType(), err)
 		}
 	}
 	return out, nil
@@ -192,7 +223,7 @@ func (c *opClient) launchTimes(ctx context.Context) map[string]time.Time {
 		} `json:"tasks"`
 	}
 	out := make(map[string]time.Time)
-	if err := getJSON(ctx, c.http, c.base()+"/agora/v1/tasks", &r); err != nil {
+	if err := c.getJSON(ctx, "/agora/v1/tasks", &r); err != nil {
 		return out
 	}
 	for _, t := range r.Tasks {

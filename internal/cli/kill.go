@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -108,14 +107,9 @@ func Kill(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // killTask posts Agora's kill extension.
 func (c *opClient) killTask(ctx context.Context, frameworkID, taskID string) error {
 	body, _ := json.Marshal(map[string]string{"framework_id": frameworkID, "task_id": taskID})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base()+"/agora/v1/tasks/kill", bytes.NewReader(body))
+	resp, master, err := c.leaderDo(ctx, http.MethodPost, "/agora/v1/tasks/kill", body, http.Header{"Content-Type": {"application/json"}})
 	if err != nil {
 		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return c.reachError(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
@@ -126,7 +120,7 @@ func (c *opClient) killTask(ctx context.Context, frameworkID, taskID string) err
 		if strings.Contains(string(b), "No live task") {
 			return fmt.Errorf("task %s is no longer live: %s", taskID, strings.TrimSpace(string(b)))
 		}
-		return fmt.Errorf("the master at %s does not offer task kills (POST /agora/v1/tasks/kill: 404); is it an Agora master?", c.master)
+		return fmt.Errorf("the master at %s does not offer task kills (POST /agora/v1/tasks/kill: 404); is it an Agora master?", master)
 	}
-	return fmt.Errorf("the master at %s refused the kill: %s %s", c.master, resp.Status, strings.TrimSpace(string(b)))
+	return fmt.Errorf("the master at %s refused the kill: %s %s", master, resp.Status, strings.TrimSpace(string(b)))
 }

@@ -247,14 +247,11 @@ func (r *runner) noOfferMessage(drv *scheduler.Driver) string {
 		return msg
 	}
 	msg := fmt.Sprintf("no offer fitting %s within %v", r.opts.want, r.opts.timeout)
-	base := r.opts.master
-	if !strings.Contains(base, "://") {
-		base = "http://" + base
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	var st masterState
-	if err := getJSON(ctx, &http.Client{}, strings.TrimSuffix(base, "/")+"/master/state", &st); err != nil {
+	oc := &opClient{master: r.opts.master}
+	if err := oc.getJSON(ctx, "/master/state", &st); err != nil {
 		msg += fmt.Sprintf(": the cluster's state is unavailable (%v)", err)
 	} else {
 		switch n := len(st.Slaves); n {

@@ -50,8 +50,14 @@ var (
 type Config struct {
 	// Master is the master's address: "host:port" or a URL such as
 	// "http://host:port" (https works too). The path /api/v1/scheduler is
-	// appended unless the URL already ends with it.
+	// appended unless the URL already ends with it. A comma-separated list
+	// ("A,B,C") names several masters of a group: the driver asks one, follows
+	// its 307 to the leader, and moves on to the next one on a 503 or a
+	// connection error.
 	Master string
+	// Masters lists more masters of the group, in the same forms; they come
+	// after those of Master, and either may be empty.
+	Masters []string
 	// Framework describes the framework. User and Name are required. Set
 	// Id to fail over from a previous instance of the framework; set
 	// FailoverTimeout > 0 to keep the framework id (and its tasks) across
@@ -91,12 +97,15 @@ type Driver struct {
 	codec    codec.Codec
 	client   *http.Client
 	log      *slog.Logger
-	origin   *url.URL
+	origins  []*url.URL // the configured masters
 	hbFactor float64
 	autoAck  bool
 
 	mu          sync.Mutex
+	next        int // index in origins of the master to try after endpoint
 	endpoint    *url.URL
+	dropID      bool // a resubscription with the id was refused: register anew
+	pinned      bool // a call's 307 named the leader: resubscribe there first
 	frameworkID *mesos.FrameworkID
 	registered  bool // a SUBSCRIBED has been received
 	streamID    string
@@ -122,7 +131,7 @@ func NewDriver(cfg Config, sched Scheduler) (*Driver, error) {
 	if cfg.Framework.User == nil {
 		return nil, errors.New("scheduler: framework user is required")
 	}
-	ep, err := endpointURL(cfg.Master)
+	origins, err := endpointURLs(cfg.Master, cfg.Masters)
 	if err != nil {
 		return nil, err
 	}
@@ -131,8 +140,9 @@ func NewDriver(cfg Config, sched Scheduler) (*Driver, error) {
 		cfg:      cfg,
 		codec:    cfg.Codec,
 		log:      cfg.Logger,
-		origin:   ep,
-		endpoint: ep,
+		origins:  origins,
+		endpoint: origins[0],
+		next:     1 % len(origins),
 		hbFactor: cfg.HeartbeatTimeoutFactor,
 		autoAck:  !cfg.ManualAcknowledge,
 		done:     make(chan struct{}),
@@ -171,11 +181,30 @@ func NewDriver(cfg Config, sched Scheduler) (*Driver, error) {
 	return d, nil
 }
 
-// endpointURL turns Config.Master into the scheduler endpoint's URL.
-func endpointURL(master string) (*url.URL, error) {
-	if master == "" {
+// endpointURLs turns Config.Master and Config.Masters into the scheduler
+// endpoints' URLs.
+func endpointURLs(master string, more []string) ([]*url.URL, error) {
+	var out []*url.URL
+	for _, list := range append([]string{master}, more...) {
+		for _, m := range strings.Split(list, ",") {
+			if m = strings.TrimSpace(m); m == "" {
+				continue
+			}
+			u, err := endpointURL(m)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, u)
+		}
+	}
+	if len(out) == 0 {
 		return nil, errors.New("scheduler: Config.Master is required")
 	}
+	return out, nil
+}
+
+// endpointURL turns one master address into the scheduler endpoint's URL.
+func endpointURL(master string) (*url.URL, error) {
 	raw := master
 	if !strings.Contains(raw, "://") {
 		raw = "http://" + raw
@@ -233,6 +262,7 @@ func (d *Driver) Run(ctx context.Context) error {
 	d.mu.Unlock()
 
 	backoff := d.cfg.BackoffMin
+	tried := 0 // masters tried since the last subscription or backoff
 	for {
 		if err, ok := d.outcome(ctx); ok {
 			return err
@@ -249,12 +279,30 @@ func (d *Driver) Run(ctx context.Context) error {
 		d.mu.Lock()
 		d.lastErr = err
 		d.mu.Unlock()
+		failed := d.currentEndpoint().Host
 		if subscribed {
 			backoff = d.cfg.BackoffMin
-			d.log.Warn("scheduler: subscription lost; resubscribing", "error", err)
+			tried = 0
+			d.log.Warn("scheduler: subscription lost; resubscribing", "master", failed, "error", err)
 			d.sched.Disconnected(d)
-		} else {
-			d.log.Warn("scheduler: subscribing failed", "master", d.currentEndpoint().Host, "error", err, "retry_in", backoff)
+		}
+		if errors.Is(err, errRegisterAnew) {
+			continue // at once, without the framework id
+		}
+		// The next attempt goes to the next configured master; only
+		// after every one has failed does the driver back off.
+		if !d.unpin() {
+			d.rotate()
+		}
+		tried++
+		if tried < len(d.origins) {
+			d.log.Info("scheduler: master unavailable; trying the next one", "master", failed, "error", err,
+				"next", d.currentEndpoint().Host)
+			continue
+		}
+		tried = 0
+		if !subscribed {
+			d.log.Warn("scheduler: subscribing failed", "master", failed, "error", err, "retry_in", backoff)
 		}
 		wait := backoff/2 + rand.N(backoff/2+1)
 		backoff = min(2*backoff, d.cfg.BackoffMax)
@@ -325,6 +373,28 @@ func (d *Driver) finish(result error) {
 	}
 }
 
+// unpin reports whether a call's 307 chose the next master, and forgets it.
+func (d *Driver) unpin() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := d.pinned
+	d.pinned = false
+	return p
+}
+
+// rotate points the driver at the next configured master.
+func (d *Driver) rotate() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.endpoint = d.origins[d.next]
+	d.next = (d.next + 1) % len(d.origins)
+}
+
+// errRegisterAnew ends an attempt whose framework id the master refused
+// ("Framework has been removed") on a resubscription without
+// failover_timeout: the next attempt registers a new framework.
+var errRegisterAnew = errors.New("scheduler: the master removed the framework; registering anew")
+
 func (d *Driver) currentEndpoint() *url.URL {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -336,27 +406,36 @@ type fatalError struct{ msg string }
 
 func (e *fatalError) Error() string { return fmt.Sprintf("scheduler: master sent error %q", e.msg) }
 
-// subscribeCall builds the SUBSCRIBE call of the next attempt.
-func (d *Driver) subscribeCall() *schedpb.Call {
+// subscribeCall builds the SUBSCRIBE call of the next attempt. optimistic
+// says that it carries the id of a framework without failover_timeout: a
+// master that saw the stream break has removed it (and refuses the id),
+// but a newly elected leader takes it back with its tasks.
+func (d *Driver) subscribeCall() (call *schedpb.Call, optimistic bool) {
 	info := proto.Clone(d.cfg.Framework).(*mesos.FrameworkInfo)
 	d.mu.Lock()
-	fid, registered := d.frameworkID, d.registered
+	fid, registered, dropID := d.frameworkID, d.registered, d.dropID
 	d.mu.Unlock()
 	info.Id = nil
-	call := &schedpb.Call{
+	call = &schedpb.Call{
 		Type: schedpb.Call_SUBSCRIBE.Enum(),
 		Subscribe: &schedpb.Call_Subscribe{
 			FrameworkInfo:   info,
 			SuppressedRoles: d.cfg.SuppressedRoles,
 		},
 	}
-	// Without failover_timeout the master forgets the framework as soon
-	// as the stream breaks, so a resubscription registers a new one.
-	if fid != nil && (!registered || info.GetFailoverTimeout() > 0) {
+	// Without failover_timeout a master forgets the framework as soon as
+	// the stream breaks, so a resubscription to it registers a new one;
+	// but the stream may have broken because the leader changed, and the
+	// new leader takes the framework back with its id. So the id is tried
+	// first, and dropped once a master refuses it.
+	optimistic = registered && info.GetFailoverTimeout() <= 0
+	if fid != nil && !(optimistic && dropID) {
 		info.Id = proto.Clone(fid).(*mesos.FrameworkID)
 		call.FrameworkId = proto.Clone(fid).(*mesos.FrameworkID)
+	} else {
+		optimistic = false
 	}
-	return call
+	return call, optimistic
 }
 
 // subscribeOnce makes one subscription attempt and serves its events until
@@ -378,7 +457,8 @@ func (d *Driver) subscribeOnce(ctx context.Context) (subscribed bool, err error)
 		d.mu.Unlock()
 	}()
 
-	body, err := d.codec.Marshal(d.subscribeCall())
+	call, optimistic := d.subscribeCall()
+	body, err := d.codec.Marshal(call)
 	if err != nil {
 		return false, fmt.Errorf("encoding subscribe call: %w", err)
 	}
@@ -432,6 +512,13 @@ func (d *Driver) subscribeOnce(ctx context.Context) (subscribed bool, err error)
 			case schedpb.Event_SUBSCRIBED:
 			case schedpb.Event_ERROR:
 				msg := ev.GetError().GetMessage()
+				if optimistic {
+					d.log.Info("scheduler: the master refused the framework id; registering anew", "error", msg)
+					d.mu.Lock()
+					d.dropID = true
+					d.mu.Unlock()
+					return false, errRegisterAnew
+				}
 				d.sched.Error(d, msg)
 				return false, &fatalError{msg: msg}
 			default:
@@ -470,12 +557,7 @@ func (d *Driver) postSubscribe(ctx context.Context, body []byte) (*http.Response
 		req.Close = true // the stream owns its connection
 		resp, err := d.client.Do(req)
 		if err != nil {
-			// The master we were redirected to may be gone: start over
-			// from the configured address next time.
-			d.mu.Lock()
-			d.endpoint = d.origin
-			d.mu.Unlock()
-			return nil, err
+			return nil, err // Run moves on to the next master
 		}
 		switch resp.StatusCode {
 		case http.StatusOK:
@@ -519,6 +601,7 @@ func (d *Driver) subscribed(ev *schedpb.Event_Subscribed, streamID string) {
 	prev, again := d.frameworkID, d.registered
 	d.frameworkID = fid
 	d.registered = true
+	d.dropID = false
 	d.streamID = streamID
 	d.lastErr = nil
 	d.mu.Unlock()
@@ -613,14 +696,19 @@ func (d *Driver) send(call *schedpb.Call) error {
 	case http.StatusAccepted, http.StatusOK:
 		drainClose(resp)
 		return nil
-	case http.StatusTemporaryRedirect, http.StatusForbidden:
-		// No longer the leader, or the master no longer counts us as
-		// subscribed: start over with a fresh subscription.
+	case http.StatusTemporaryRedirect, http.StatusForbidden, http.StatusServiceUnavailable:
+		// No longer the leader (307, or 503 with no leader elected), or
+		// the master no longer counts us as subscribed: start over with a
+		// fresh subscription.
 		loc := resp.Header.Get("Location")
 		msg := readMessage(resp)
 		if resp.StatusCode == http.StatusTemporaryRedirect {
 			if err := d.redirect(loc); err != nil {
 				d.log.Warn("scheduler: bad redirect", "error", err)
+			} else {
+				d.mu.Lock()
+				d.pinned = true
+				d.mu.Unlock()
 			}
 		}
 		d.dropSubscription(streamID)

@@ -339,6 +339,11 @@ func TestResubscribeWithoutFailoverTimeoutRegistersAnew(t *testing.T) {
 	if sub.GetFrameworkId() != nil {
 		t.Errorf("resubscription without failover_timeout carries id %v", sub.GetFrameworkId())
 	}
+	// The id was tried first (a new leader would have taken it back); the
+	// master had removed the framework and refused it.
+	if subs := m.Subscribes(); len(subs) != 3 || subs[1].GetFrameworkId().GetValue() != "fake-master-0000" {
+		t.Errorf("SUBSCRIBEs = %v, want the refused id then a fresh registration", subs)
+	}
 	m.Wait(t, "second Registered", rec.has("registered fake-master-0001"))
 	if d.FrameworkID().GetValue() != "fake-master-0001" {
 		t.Errorf("FrameworkID() = %v", d.FrameworkID())
@@ -381,7 +386,7 @@ func TestFollowsRedirect(t *testing.T) {
 }
 
 func TestCallRefusedResubscribes(t *testing.T) {
-	for _, code := range []int{http.StatusForbidden, http.StatusTemporaryRedirect} {
+	for _, code := range []int{http.StatusForbidden, http.StatusTemporaryRedirect, http.StatusServiceUnavailable} {
 		t.Run(http.StatusText(code), func(t *testing.T) {
 			m := schedtest.NewMaster(t)
 			rec := &recorder{}
@@ -505,6 +510,8 @@ func TestNewDriverValidates(t *testing.T) {
 	}{
 		{"no master", scheduler.Config{Framework: framework(0)}},
 		{"bad master", scheduler.Config{Master: "ftp://x:1", Framework: framework(0)}},
+		{"bad master in a list", scheduler.Config{Master: "127.0.0.1:5050,ftp://x:1", Framework: framework(0)}},
+		{"only commas", scheduler.Config{Master: ", ,", Framework: framework(0)}},
 		{"no framework", scheduler.Config{Master: "127.0.0.1:5050"}},
 		{"no name", scheduler.Config{Master: "127.0.0.1:5050", Framework: &mesos.FrameworkInfo{User: proto.String("u")}}},
 		{"no user", scheduler.Config{Master: "127.0.0.1:5050", Framework: &mesos.FrameworkInfo{Name: proto.String("n")}}},
@@ -513,9 +520,72 @@ func TestNewDriverValidates(t *testing.T) {
 			t.Errorf("%s: NewDriver succeeded", tc.name)
 		}
 	}
-	for _, master := range []string{"127.0.0.1:5050", "http://127.0.0.1:5050", "https://m:5050/", "http://m:5050/api/v1/scheduler"} {
+	for _, master := range []string{"127.0.0.1:5050", "http://127.0.0.1:5050", "https://m:5050/", "http://m:5050/api/v1/scheduler", "a:1,b:2,http://c:3"} {
 		if _, err := scheduler.NewDriver(scheduler.Config{Master: master, Framework: framework(0)}, scheduler.NopScheduler{}); err != nil {
 			t.Errorf("NewDriver(%q): %v", master, err)
 		}
 	}
+}
+
+// With a list of masters, a 503 ("No leader elected") and a refused
+// connection move the driver on to the next master at once: the backoff,
+// a minute here, comes only after a whole round.
+func TestMasterListRotates(t *testing.T) {
+	down := schedtest.NewMaster(t)
+	down.Unavailable("No leader elected")
+	dead := schedtest.NewMaster(t)
+	deadAddr := dead.Addr()
+	dead.Server.Close()
+	leader := schedtest.NewMaster(t)
+	rec := &recorder{}
+	start(t, leader, codec.Protobuf, framework(0), rec, func(c *scheduler.Config) {
+		c.Master = down.Addr() + "," + deadAddr + ", " + leader.Addr()
+		c.BackoffMin, c.BackoffMax = time.Minute, time.Minute
+	})
+	leader.WaitSubscribed(t, 1)
+	leader.Wait(t, "Registered", rec.has("registered"))
+}
+
+// Config.Masters adds masters after Config.Master; a standby's 307 is
+// followed to the leader.
+func TestMastersFieldFollowsRedirect(t *testing.T) {
+	dead := schedtest.NewMaster(t)
+	deadAddr := dead.Addr()
+	dead.Server.Close()
+	standby := schedtest.NewMaster(t)
+	leader := schedtest.NewMaster(t)
+	standby.RedirectSubscribe("//" + leader.Addr() + "/api/v1/scheduler")
+	rec := &recorder{}
+	start(t, leader, codec.JSON, framework(0), rec, func(c *scheduler.Config) {
+		c.Master = deadAddr
+		c.Masters = []string{standby.Addr()}
+		c.BackoffMin, c.BackoffMax = time.Minute, time.Minute
+	})
+	leader.WaitSubscribed(t, 1)
+	leader.Wait(t, "Registered", rec.has("registered"))
+}
+
+// When the leader goes away, the driver resubscribes to the next master
+// of the list with its framework id, even without failover_timeout: the
+// new leader takes the framework back with its tasks.
+func TestLeaderFailoverKeepsFrameworkID(t *testing.T) {
+	old := schedtest.NewMaster(t)
+	next := schedtest.NewMaster(t)
+	rec := &recorder{}
+	d, _ := start(t, old, codec.Protobuf, framework(0), rec, func(c *scheduler.Config) {
+		c.Master = old.Addr() + "," + next.Addr()
+	})
+	old.WaitSubscribed(t, 1)
+	old.Wait(t, "Registered", rec.has("registered fake-master-0000"))
+	old.Unavailable("No leader elected")
+	old.DropStream()
+	sub := next.WaitSubscribed(t, 1)
+	if sub.GetFrameworkId().GetValue() != "fake-master-0000" {
+		t.Fatalf("SUBSCRIBE to the new leader carries id %v", sub.GetFrameworkId())
+	}
+	next.Wait(t, "Reregistered", rec.has("reregistered"))
+	if err := d.ReviveOffers(); err != nil {
+		t.Fatal(err)
+	}
+	next.WaitCall(t, schedpb.Call_REVIVE, 1)
 }

@@ -53,6 +53,7 @@ type Master struct {
 	onCall     func(*schedpb.Call)
 	failCode   int
 	failLoc    string
+	down       string // non-empty: answer every request 503 with it
 }
 
 type stream struct {
@@ -129,6 +130,14 @@ func (m *Master) RefuseSubscribe(message string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.refuse = message
+}
+
+// Unavailable makes every request answer 503 with message (such as "No
+// leader elected", as a master of a group without a leader); "" ends it.
+func (m *Master) Unavailable(message string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.down = message
 }
 
 // OnCall installs a hook run for every call other than SUBSCRIBE after it
@@ -318,6 +327,13 @@ func uuid() string {
 }
 
 func (m *Master) serve(w http.ResponseWriter, r *http.Request) {
+	m.mu.Lock()
+	down := m.down
+	m.mu.Unlock()
+	if down != "" {
+		http.Error(w, down, http.StatusServiceUnavailable)
+		return
+	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
 		http.Error(w, "405 Method Not Allowed", http.StatusMethodNotAllowed)
@@ -476,8 +492,13 @@ func (m *Master) subscribe(w http.ResponseWriter, r *http.Request, call *schedpb
 	defer func() {
 		s.close()
 		m.mu.Lock()
-		if m.cur == s {
+		if m.cur == s || m.cur == nil {
 			m.cur = nil
+			// As in Mesos, a framework without failover_timeout is
+			// removed as soon as its stream breaks.
+			if info.GetFailoverTimeout() <= 0 {
+				m.removed[s.fid] = true
+			}
 			m.notifyLocked()
 		}
 		m.mu.Unlock()
