@@ -177,13 +177,16 @@ func TestHALeaderPaused(t *testing.T) {
 	waitFor(t, 15*time.Second, "a new leader", func() bool { nl = c.leader(); return nl >= 0 && nl != l })
 	c.waitAgents(2, 15*time.Second)
 	t.Logf("SIGSTOP of the leader: agents active on the new leader after %v", time.Since(stopped))
-	reconcileAll(t, f, 20*time.Second, "TASK_RUNNING", "p0")
+	// The framework's stream to the paused master is silent, not broken
+	// (as with Mesos, only heartbeats would tell); once resumed, the old
+	// leader finds itself deposed and closes it.
 	c.signal(l, syscall.SIGCONT)
 	resumed = true
 	waitFor(t, 10*time.Second, "the resumed master to redirect", func() bool {
 		code, h, _ := status(t, "http://"+c.addrs[l]+"/master/state")
 		return code == 307 && h.Get("Location") == "//"+c.addrs[nl]+"/master/state"
 	})
+	reconcileAll(t, f, 20*time.Second, "TASK_RUNNING", "p0")
 	haLaunch(t, f, "", "p1")
 	f.checkNoResurrection()
 }
