@@ -42,7 +42,7 @@ func FuzzExtract(f *testing.F) {
 	f.Add(byte(129), []byte("f a|1\nh b|a\nl c|b\nd e|\nf e/f|2\n"))
 
 	f.Fuzz(func(t *testing.T, kind byte, data []byte) {
-		scratch := t.TempDir()
+		scratch := scratchDir(t)
 		sandbox := filepath.Join(scratch, "p1", "p2", "sandbox")
 		outside := filepath.Join(scratch, "p1", "p2", "outside")
 		for _, d := range []string{sandbox, outside} {
@@ -214,4 +214,30 @@ func gzBytes(tb testing.TB, b []byte) []byte {
 		tb.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// scratchDir is a fresh directory removed at the end of the test, in memory
+// (/dev/shm) where there is one: a fuzz run makes and removes thousands.
+func scratchDir(t *testing.T) string {
+	base := ""
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		base = "/dev/shm"
+	}
+	d, err := os.MkdirTemp(base, "agora-fuzz-extract-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Directories extracted without write permission block RemoveAll.
+		_ = filepath.WalkDir(d, func(p string, e fs.DirEntry, err error) error {
+			if err == nil && e.IsDir() {
+				_ = os.Chmod(p, 0o755)
+			}
+			return nil
+		})
+		if err := os.RemoveAll(d); err != nil {
+			t.Error(err)
+		}
+	})
+	return d
 }
