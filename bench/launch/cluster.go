@@ -3,9 +3,11 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,35 +65,33 @@ func (l *logBuffer) String() string {
 	return strings.Join(l.lines, "\n")
 }
 
-// cluster is a running `agora local` child process.
+// cluster is the Agora under test: one `agora local` child process
+// (mode "local"), or an `agora master` and one `agora agent` per agent, each
+// a process of its own (mode "separate").
 type cluster struct {
-	cmd     *exec.Cmd
-	master  string // host:port
+	mode    string
+	procs   []*child // master first in mode "separate"
+	master  string   // host:port
 	workDir string
 	log     *logBuffer
+}
+
+// child is one agora process.
+type child struct {
+	name    string
+	cmd     *exec.Cmd
 	exited  chan struct{}
 	waitErr error
 }
 
-var masterLine = regexp.MustCompile(`^agora local: master http://([^ ]+)`)
-
-// startCluster starts `agora local` and waits until it prints that it is
-// ready.
-// With logFile set, agora logs at debug level and all its output goes to
-// that file too.
-func startCluster(ctx context.Context, bin, workDir string, agents int, resources string, logFile *os.File) (*cluster, error) {
-	args := []string{"local", "--port=0", "--agents=" + strconv.Itoa(agents), "--work_dir=" + workDir}
-	if resources != "" {
-		args = append(args, "--resources="+resources)
-	}
-	if logFile != nil {
-		args = append(args, "--log_level=debug")
-	}
-	c := &cluster{workDir: workDir, log: &logBuffer{file: logFile}, exited: make(chan struct{})}
-	c.cmd = exec.Command(bin, args...)
+// startChild starts bin with args in a process group of its own, copies
+// its output into log and passes each line to onLine.
+func startChild(name, bin string, args []string, log *logBuffer, onLine func(string)) (*child, error) {
+	ch := &child{name: name, exited: make(chan struct{})}
+	ch.cmd = exec.Command(bin, args...)
 	// A process group of its own: a ^C on the terminal reaches only us,
 	// and we stop the cluster in order.
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	ch.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	// Our own pipes rather than StdoutPipe: Wait must not depend on
 	// executors that might have inherited them closing them.
 	stdout, stdoutW, err := os.Pipe()
@@ -104,8 +104,8 @@ func startCluster(ctx context.Context, bin, workDir string, agents int, resource
 		stdoutW.Close()
 		return nil, err
 	}
-	c.cmd.Stdout, c.cmd.Stderr = stdoutW, stderrW
-	err = c.cmd.Start()
+	ch.cmd.Stdout, ch.cmd.Stderr = stdoutW, stderrW
+	err = ch.cmd.Start()
 	stdoutW.Close()
 	stderrW.Close()
 	if err != nil {
@@ -113,75 +113,195 @@ func startCluster(ctx context.Context, bin, workDir string, agents int, resource
 		stderr.Close()
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	ready := make(chan string, 1)
+	for _, r := range []*os.File{stdout, stderr} {
+		go func() {
+			defer r.Close()
+			sc := bufio.NewScanner(r)
+			for sc.Scan() {
+				line := sc.Text()
+				log.add(name + ": " + line)
+				onLine(line)
+			}
+			_, _ = io.Copy(io.Discard, r)
+		}()
+	}
 	go func() {
-		defer stdout.Close()
-		sc := bufio.NewScanner(stdout)
+		ch.waitErr = ch.cmd.Wait()
+		close(ch.exited)
+	}()
+	return ch, nil
+}
+
+var (
+	masterLine         = regexp.MustCompile(`^agora local: master http://([^ ]+)`)
+	separateMasterLine = regexp.MustCompile(`^agora master listening on http://([^ ]+)`)
+)
+
+// startCluster starts the cluster in mode ("local" or "separate") and
+// waits until it is ready: `agora local` says so; in mode "separate" the
+// master's /master/state counts every agent activated.
+// With logFile set, agora logs at debug level and all its output goes to
+// that file too.
+func startCluster(ctx context.Context, mode, bin, workDir string, agents int, resources string, logFile *os.File) (*cluster, error) {
+	c := &cluster{mode: mode, workDir: workDir, log: &logBuffer{file: logFile}}
+	level := "--log_level=warn"
+	if logFile != nil {
+		level = "--log_level=debug"
+	}
+	ready := make(chan string, 1)
+	notify := func(addr string) {
+		select {
+		case ready <- addr:
+		default:
+		}
+	}
+	switch mode {
+	case "local":
+		args := []string{"local", "--port=0", "--agents=" + strconv.Itoa(agents), "--work_dir=" + workDir, level}
+		if resources != "" {
+			args = append(args, "--resources="+resources)
+		}
+		var mu sync.Mutex
 		master := ""
-		for sc.Scan() {
-			line := sc.Text()
-			c.log.add(line)
+		ch, err := startChild("local", bin, args, c.log, func(line string) {
+			mu.Lock()
+			defer mu.Unlock()
 			if m := masterLine.FindStringSubmatch(line); m != nil {
 				master = m[1]
 			}
 			if strings.HasPrefix(line, "agora local: ready") && master != "" {
-				select {
-				case ready <- master:
-				default:
-				}
+				notify(master)
 			}
+		})
+		if err != nil {
+			return nil, err
 		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	go func() {
-		defer stderr.Close()
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			c.log.add(sc.Text())
+		c.procs = append(c.procs, ch)
+	case "separate":
+		ch, err := startChild("master", bin, []string{"master", "--ip=127.0.0.1", "--port=0",
+			"--work_dir=" + filepath.Join(workDir, "master"), level}, c.log, func(line string) {
+			if m := separateMasterLine.FindStringSubmatch(line); m != nil {
+				notify(m[1])
+			}
+		})
+		if err != nil {
+			return nil, err
 		}
-		_, _ = io.Copy(io.Discard, stderr)
-	}()
-	go func() {
-		c.waitErr = c.cmd.Wait()
-		close(c.exited)
-	}()
+		c.procs = append(c.procs, ch)
+	default:
+		return nil, fmt.Errorf("unknown mode %q (want local or separate)", mode)
+	}
 	t := time.NewTimer(30 * time.Second)
 	defer t.Stop()
 	select {
 	case c.master = <-ready:
-		return c, nil
-	case <-c.exited:
-		return nil, fmt.Errorf("agora local exited before it was ready (%v); its output:\n%s", c.waitErr, c.log)
+	case <-c.procs[0].exited:
+		return nil, fmt.Errorf("agora %s exited before it was ready (%v); its output:\n%s", mode, c.procs[0].waitErr, c.log)
 	case <-t.C:
 		c.stop()
-		return nil, fmt.Errorf("agora local not ready within 30s; its output:\n%s", c.log)
+		return nil, fmt.Errorf("agora %s not ready within 30s; its output:\n%s", mode, c.log)
 	case <-ctx.Done():
 		c.stop()
 		return nil, ctx.Err()
 	}
+	if mode == "local" {
+		return c, nil
+	}
+	for i := range agents {
+		args := []string{"agent", "--master=" + c.master, "--ip=127.0.0.1", "--port=0",
+			"--work_dir=" + filepath.Join(workDir, fmt.Sprintf("agent-%d", i)), level}
+		if resources != "" {
+			args = append(args, "--resources="+resources)
+		}
+		ch, err := startChild(fmt.Sprintf("agent-%d", i), bin, args, c.log, func(string) {})
+		if err != nil {
+			c.stop()
+			return nil, err
+		}
+		c.procs = append(c.procs, ch)
+	}
+	for {
+		if n, err := activatedAgents(ctx, c.master); err == nil && n >= agents {
+			return c, nil
+		}
+		for _, p := range c.procs {
+			select {
+			case <-p.exited:
+				c.stop()
+				return nil, fmt.Errorf("agora %s exited before the cluster was ready (%v); output:\n%s", p.name, p.waitErr, c.log)
+			default:
+			}
+		}
+		select {
+		case <-t.C:
+			c.stop()
+			return nil, fmt.Errorf("agents not all activated within 30s; output:\n%s", c.log)
+		case <-ctx.Done():
+			c.stop()
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
-// stop sends SIGTERM and waits for the cluster to exit (SIGKILL to its
-// process group after 15s). It then looks for processes still running in
-// the cluster's work directory (executors or tasks that outlived it),
-// kills them, and reports them as an error.
+// activatedAgents reads activated_slaves from the master's /master/state.
+func activatedAgents(ctx context.Context, master string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+master+"/master/state", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Activated float64 `json:"activated_slaves"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return 0, err
+	}
+	return int(st.Activated), nil
+}
+
+// cpu is the CPU time of every agora process of the cluster and their
+// reaped descendants; -1 if unknown.
+func (c *cluster) cpu() time.Duration {
+	var total time.Duration
+	for _, p := range c.procs {
+		d := procCPU(p.cmd.Process.Pid)
+		if d < 0 {
+			return -1
+		}
+		total += d
+	}
+	return total
+}
+
+// stop sends SIGTERM to every process, agents before the master, and waits
+// for each to exit (SIGKILL to its process group after 15s). It then looks
+// for processes still running in the cluster's work directory (executors
+// or tasks that outlived it), kills them, and reports them as an error.
 func (c *cluster) stop() (time.Duration, error) {
 	start := time.Now()
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	var errs []error
-	select {
-	case <-c.exited:
-	case <-time.After(15 * time.Second):
-		errs = append(errs, errors.New("agora local did not exit within 15s of SIGTERM; killed it"))
-		_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
-		<-c.exited
+	for i := len(c.procs) - 1; i >= 0; i-- {
+		p := c.procs[i]
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.exited:
+		case <-time.After(15 * time.Second):
+			errs = append(errs, fmt.Errorf("agora %s did not exit within 15s of SIGTERM; killed it", p.name))
+			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			<-p.exited
+		}
 	}
 	took := time.Since(start)
 	if strays := processesIn(c.workDir); len(strays) > 0 {
 		for _, pid := range strays {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
-		errs = append(errs, fmt.Errorf("%d processes still ran in %s after agora local exited (killed): pids %v",
+		errs = append(errs, fmt.Errorf("%d processes still ran in %s after agora exited (killed): pids %v",
 			len(strays), c.workDir, strays))
 	}
 	return took, errors.Join(errs...)

@@ -1,16 +1,26 @@
 // Command launch measures how fast Agora launches command tasks: it builds
-// the agora binary, starts `agora local` as a child process, registers a
-// protobuf v1 scheduler and measures
+// the agora binary, starts `agora local` as a child process (--mode=local)
+// or `agora master` and `agora agent` as separate processes
+// (--mode=separate, or --processes), registers protobuf v1 schedulers and
+// measures
 //
-//  1. ACCEPT → TASK_RUNNING and ACCEPT → TASK_FINISHED latency of `true`
-//     command tasks launched one at a time,
-//  2. tasks per second through one agent when every offer is packed with
+//  1. SUBSCRIBE → first TASK_FINISHED: --cold_starts times, a new framework
+//     subscribes, launches one task on its first offer and tears down;
+//  2. ACCEPT → TASK_RUNNING and ACCEPT → TASK_FINISHED latency of `true`
+//     command tasks launched one at a time by one framework, and each
+//     such task end to end, from the moment the framework wants to run it
+//     (and starts waiting for an offer) to its TASK_FINISHED;
+//  3. tasks per second through one agent when every offer is packed with
 //     tasks, and
-//  3. as a baseline in the same run, a bare fork/exec of the same command.
+//  4. as a baseline in the same run, a bare fork/exec of the same command.
+//
+// It ends with the comparison with the Mesos 1.12 figures of
+// docs/performance.md, made only where the setup is like for like
+// (separate processes, `sh -c true`).
 //
 // Usage, from the module root:
 //
-//	go run ./bench/launch [--tasks=200] [--agents=1] [--concurrency=N] [--json]
+//	go run ./bench/launch [--tasks=200] [--agents=1] [--mode=local|separate] [--shell] [--cold_starts=5] [--concurrency=N] [--json]
 package main
 
 import (
@@ -34,6 +44,8 @@ import (
 )
 
 type config struct {
+	mode        string
+	coldStarts  int
 	tasks       int
 	tputTasks   int
 	agents      int
@@ -50,6 +62,7 @@ type config struct {
 
 // report is everything the benchmark measured; --json prints it.
 type report struct {
+	Mode        string    `json:"mode"`    // local: one agora local process; separate: agora master + agora agent(s)
 	Command     string    `json:"command"` // what each task ran
 	Shell       bool      `json:"shell"`
 	Agents      int       `json:"agents"`
@@ -62,6 +75,8 @@ type report struct {
 	Commit      string    `json:"commit,omitempty"`
 	Started     time.Time `json:"started"`
 	Sequential  int       `json:"sequential_tasks"`
+	ColdStarts  int       `json:"cold_starts"`
+	EndToEnd    []row     `json:"end_to_end"`
 	Latency     []row     `json:"latency"`
 	Diagnostics []row     `json:"diagnostics"`
 
@@ -79,6 +94,9 @@ type report struct {
 
 func main() {
 	var cfg config
+	flag.StringVar(&cfg.mode, "mode", "local", "local: one `agora local` process; separate: `agora master` and `agora agent` processes")
+	processes := flag.Bool("processes", false, "same as --mode=separate")
+	flag.IntVar(&cfg.coldStarts, "cold_starts", 5, "frameworks that each SUBSCRIBE, run one task and tear down (SUBSCRIBE → TASK_FINISHED)")
 	flag.IntVar(&cfg.tasks, "tasks", 200, "tasks launched one at a time for the latency measurement (and bare fork/execs)")
 	flag.IntVar(&cfg.tputTasks, "throughput_tasks", 0, "tasks for the throughput measurement (default: --tasks)")
 	flag.IntVar(&cfg.agents, "agents", 1, "agents in the agora local cluster")
@@ -88,9 +106,13 @@ func main() {
 	flag.BoolVar(&cfg.shell, "shell", false, "run `true` through /bin/sh -c (shell=true) instead of exec'ing /bin/true (shell=false)")
 	flag.StringVar(&cfg.resources, "resources", "cpus:8;mem:4096;disk:1024;ports:[31000-31099]", "each agent's resources")
 	flag.StringVar(&cfg.agoraBin, "agora", "", "use this agora binary instead of building ./cmd/agora")
-	flag.StringVar(&cfg.agoraLog, "agora_log", "", "write agora local's output, at debug level, to this file")
+	flag.StringVar(&cfg.agoraLog, "agora_log", "", "write agora's output, at debug level, to this file")
 	flag.Parse()
-	if flag.NArg() > 0 || cfg.tasks <= 0 || cfg.agents <= 0 || cfg.concurrency < 0 {
+	if *processes {
+		cfg.mode = "separate"
+	}
+	if flag.NArg() > 0 || cfg.tasks <= 0 || cfg.agents <= 0 || cfg.concurrency < 0 || cfg.coldStarts < 0 ||
+		(cfg.mode != "local" && cfg.mode != "separate") {
 		flag.Usage()
 		os.Exit(2)
 	}
@@ -141,7 +163,7 @@ func run(ctx context.Context, cfg config) (rep *report, err error) {
 	defer cancel()
 
 	rep = &report{
-		Shell: cfg.shell, Agents: cfg.agents, Resources: cfg.resources,
+		Mode: cfg.mode, ColdStarts: cfg.coldStarts, Shell: cfg.shell, Agents: cfg.agents, Resources: cfg.resources,
 		GOMAXPROCS: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU(), CPU: cpuModel(), Kernel: kernel(),
 		GoVersion: runtime.Version(), Commit: commit(), Started: time.Now(),
 		Sequential: cfg.tasks, TputTasks: cfg.tputTasks, TputConcurrency: cfg.concurrency,
@@ -165,7 +187,7 @@ func run(ctx context.Context, cfg config) (rep *report, err error) {
 	if err != nil {
 		return nil, err
 	}
-	progress("starting agora local (%d agent(s), %s)", cfg.agents, cfg.resources)
+	progress("starting agora, mode %s (%d agent(s), %s)", cfg.mode, cfg.agents, cfg.resources)
 	var logFile *os.File
 	if cfg.agoraLog != "" {
 		if logFile, err = os.Create(cfg.agoraLog); err != nil {
@@ -173,7 +195,7 @@ func run(ctx context.Context, cfg config) (rep *report, err error) {
 		}
 		defer logFile.Close()
 	}
-	cl, err := startCluster(ctx, bin, work, cfg.agents, cfg.resources, logFile)
+	cl, err := startCluster(ctx, cfg.mode, bin, work, cfg.agents, cfg.resources, logFile)
 	if err != nil {
 		return nil, err
 	}
@@ -190,11 +212,17 @@ func run(ctx context.Context, cfg config) (rep *report, err error) {
 			}
 		}
 		if err != nil {
-			err = fmt.Errorf("%w\nlast output of agora local:\n%s", err, cl.log)
+			err = fmt.Errorf("%w\nlast output of agora:\n%s", err, cl.log)
 		}
 	}()
 
 	u, err := user.Current()
+	if err != nil {
+		return nil, err
+	}
+	// 1. SUBSCRIBE → TASK_FINISHED, before any framework holds offers.
+	progress("%d cold starts: SUBSCRIBE, one task, TEARDOWN", cfg.coldStarts)
+	cold, err := coldStarts(ctx, cl.master, u.Username, cfg.coldStarts, cfg.seq)
 	if err != nil {
 		return nil, err
 	}
@@ -219,12 +247,12 @@ func run(ctx context.Context, cfg config) (rep *report, err error) {
 	}
 	// 2. Throughput.
 	progress("launching %d tasks as fast as the offers allow", cfg.tputTasks)
-	cpu0 := procCPU(cl.cmd.Process.Pid)
+	cpu0 := cl.cpu()
 	tput, wall, accepts, err := r.throughput(ctx, cfg.tputTasks, cfg.concurrency, cfg.tput)
 	if err != nil {
 		return nil, err
 	}
-	cpu1 := procCPU(cl.cmd.Process.Pid)
+	cpu1 := cl.cpu()
 	rep.TputAccepts, rep.TputWallNS, rep.TputRate = accepts, int64(wall), rate(len(tput), wall)
 	if cpu0 >= 0 && cpu1 >= 0 {
 		rep.AgoraCPUPerTask = (cpu1 - cpu0).Seconds() / float64(len(tput))
@@ -236,7 +264,146 @@ func run(ctx context.Context, cfg config) (rep *report, err error) {
 	rep.Warnings = append(rep.Warnings, r.failures...)
 
 	rep.Latency, rep.Diagnostics = latencyRows(seq, tput, bare, goBare)
+	rep.EndToEnd = endToEndRows(cold, seq)
 	return rep, nil
+}
+
+// coldStart is what one framework saw from its SUBSCRIBE POST.
+type coldStart struct {
+	subscribed, firstOffer, finished time.Duration
+}
+
+// coldStarts subscribes n frameworks one after another; each launches one
+// task on its first offers, waits for TASK_FINISHED and tears down.
+func coldStarts(ctx context.Context, master, user string, n int, shape taskShape) ([]coldStart, error) {
+	var out []coldStart
+	for i := range n {
+		start := time.Now()
+		c, err := subscribe(ctx, master, &mesos.FrameworkInfo{
+			User: proto.String(user), Name: proto.String(fmt.Sprintf("agora-bench-cold-%d", i)),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("cold start %d: %w", i, err)
+		}
+		subscribed := time.Now()
+		r := newRunner(c)
+		recs, err := r.sequential(ctx, 1, shape)
+		tdErr := c.teardown()
+		if err != nil {
+			return nil, fmt.Errorf("cold start %d: %w", i, err)
+		}
+		if tdErr != nil {
+			return nil, fmt.Errorf("cold start %d: TEARDOWN: %w", i, tdErr)
+		}
+		fin, ok := recs[0].seen[mesos.TaskState_TASK_FINISHED]
+		if !ok {
+			return nil, fmt.Errorf("cold start %d: task ended %s", i, recs[0].last)
+		}
+		out = append(out, coldStart{subscribed: subscribed.Sub(start), firstOffer: r.firstOffer.Sub(start), finished: fin.Sub(start)})
+	}
+	return out, nil
+}
+
+// endToEndRows are the rows measured from a framework's point of view:
+// from its SUBSCRIBE, and for each sequential task from the moment it
+// wanted to run it.
+func endToEndRows(cold []coldStart, seq []*taskRec) []row {
+	pick := func(f func(coldStart) time.Duration) summary {
+		var d []time.Duration
+		for _, c := range cold {
+			d = append(d, f(c))
+		}
+		return summarize(d)
+	}
+	var wantFin, wantAcc []time.Duration
+	for _, t := range seq {
+		if fin, ok := t.seen[mesos.TaskState_TASK_FINISHED]; ok && !t.want.IsZero() {
+			wantFin = append(wantFin, fin.Sub(t.want))
+			wantAcc = append(wantAcc, t.accept.Sub(t.want))
+		}
+	}
+	return []row{
+		{"SUBSCRIBE -> SUBSCRIBED", pick(func(c coldStart) time.Duration { return c.subscribed })},
+		{"SUBSCRIBE -> first offer", pick(func(c coldStart) time.Duration { return c.firstOffer })},
+		{"SUBSCRIBE -> first TASK_FINISHED", pick(func(c coldStart) time.Duration { return c.finished })},
+		{"task wanted -> offer taken (ACCEPT)", summarize(wantAcc)},
+		{"task wanted -> TASK_FINISHED", summarize(wantFin)},
+	}
+}
+
+// Mesos 1.12's figures (docs/performance.md §8): standalone master and one
+// agent as separate processes, posix launcher, a v1 JSON scheduler
+// launching `true` command tasks through the shell, one at a time.
+const (
+	mesosBareShell    = 900 * time.Microsecond
+	mesosRunningP50   = 202 * time.Millisecond
+	mesosFinishedP50  = 391 * time.Millisecond
+	mesosFinishedP99  = 478 * time.Millisecond
+	mesosTasksPerSec  = 5.0
+	mesosComparedWith = "Mesos 1.12, docs/performance.md §8 (standalone master + one agent, posix launcher, v1 JSON scheduler, `true` via the shell)"
+)
+
+// mesosComparison is the like-for-like comparison, or why there is none.
+func mesosComparison(rep *report) string {
+	var why []string
+	if rep.Mode != "separate" {
+		why = append(why, "agora ran as one `agora local` process (Mesos: master and agent processes; use --mode=separate)")
+	}
+	if !rep.Shell {
+		why = append(why, "tasks exec'd /bin/true (Mesos: `true` through /bin/sh -c; use --shell)")
+	}
+	if rep.Agents != 1 {
+		why = append(why, "more than one agent (Mesos: one)")
+	}
+	var b strings.Builder
+	b.WriteString("\ncomparison with " + mesosComparedWith + ":\n")
+	if len(why) > 0 {
+		b.WriteString("  none: not like for like: " + strings.Join(why, "; ") + "\n")
+		return b.String()
+	}
+	find := func(rows []row, metric string) summary {
+		for _, r := range rows {
+			if r.Metric == metric {
+				return r.Stats
+			}
+		}
+		return summary{}
+	}
+	run := find(rep.Latency, "ACCEPT -> TASK_RUNNING")
+	fin := find(rep.Latency, "ACCEPT -> TASK_FINISHED")
+	bare := find(rep.Latency, "bare fork/exec")
+	ratio := func(mesos, agora time.Duration) string {
+		if agora <= 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f× faster", float64(mesos)/float64(agora))
+	}
+	cells := [][]string{
+		{"measure", "agora", "mesos 1.12", ""},
+		{"bare fork/exec of sh -c true, p50", fmtDur(bare.P50), fmtDur(mesosBareShell), "(the machines' floor)"},
+		{"ACCEPT -> TASK_RUNNING, p50", fmtDur(run.P50), fmtDur(mesosRunningP50), ratio(mesosRunningP50, run.P50)},
+		{"ACCEPT -> TASK_FINISHED, p50", fmtDur(fin.P50), fmtDur(mesosFinishedP50), ratio(mesosFinishedP50, fin.P50)},
+		{"ACCEPT -> TASK_FINISHED, p99", fmtDur(fin.P99), fmtDur(mesosFinishedP99), ratio(mesosFinishedP99, fin.P99)},
+		{"ACCEPT -> TASK_FINISHED ÷ bare exec, p50", fmt.Sprintf("%.0f×", float64(fin.P50)/float64(max(bare.P50, 1))),
+			fmt.Sprintf("%.0f×", float64(mesosFinishedP50)/float64(mesosBareShell)), ""},
+		{"command tasks per second through one agent", fmt.Sprintf("%.1f", rep.TputRate), fmt.Sprintf("≈%.0f", mesosTasksPerSec), ""},
+	}
+	width := make([]int, 4)
+	for _, line := range cells {
+		for i, c := range line {
+			width[i] = max(width[i], len([]rune(c)))
+		}
+	}
+	for _, line := range cells {
+		var l strings.Builder
+		for i, c := range line {
+			l.WriteString(c + strings.Repeat(" ", width[i]-len([]rune(c))+2))
+		}
+		b.WriteString("  " + strings.TrimRight(l.String(), " ") + "\n")
+	}
+	b.WriteString("  differences that remain: Agora's scheduler here speaks protobuf, Mesos's JSON; Mesos published no\n" +
+		"  SUBSCRIBE -> TASK_FINISHED figure, so the end-to-end rows above have no Mesos counterpart.\n")
+	return b.String()
 }
 
 // latencyRows turns the task records into the table's rows.
@@ -300,13 +467,20 @@ func latencyRows(seq, tput []*taskRec, bare, goBare []time.Duration) (lat, diag 
 
 func formatReport(rep *report) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "launch benchmark: %d tasks of %s (shell=%t) on agora local (%d agent(s), %s), GOMAXPROCS=%d, %d CPUs, %s\n",
-		rep.Sequential, rep.Command, rep.Shell, rep.Agents, rep.Resources, rep.GOMAXPROCS, rep.NumCPU, rep.CPU)
+	where := "agora local, one process"
+	if rep.Mode == "separate" {
+		where = "agora master + agora agent, separate processes"
+	}
+	fmt.Fprintf(&b, "launch benchmark: %d tasks of %s (shell=%t) on %s (%d agent(s), %s), GOMAXPROCS=%d, %d CPUs, %s\n",
+		rep.Sequential, rep.Command, rep.Shell, where, rep.Agents, rep.Resources, rep.GOMAXPROCS, rep.NumCPU, rep.CPU)
 	fmt.Fprintf(&b, "%s, kernel %s", rep.GoVersion, rep.Kernel)
 	if rep.Commit != "" {
 		fmt.Fprintf(&b, ", commit %s", rep.Commit)
 	}
 	fmt.Fprintf(&b, ", %s\n\n", rep.Started.Format(time.RFC3339))
+	fmt.Fprintf(&b, "end to end, as a framework sees it (%d cold starts; sequential tasks):\n", rep.ColdStarts)
+	b.WriteString(formatTable(rep.EndToEnd))
+	b.WriteString("\nlaunch latency, offers already held (sequential tasks):\n")
 	b.WriteString(formatTable(rep.Latency))
 	fmt.Fprintf(&b, "throughput: agora %.1f tasks/s (%d tasks, %d ACCEPTs, %s wall, concurrency %s), bare fork/exec %.0f tasks/s\n",
 		rep.TputRate, rep.TputTasks, rep.TputAccepts, fmtDur(time.Duration(rep.TputWallNS)), concurrencyName(rep.TputConcurrency), rep.BareRate)
@@ -318,6 +492,7 @@ func formatReport(rep *report) string {
 	b.WriteString("* created = the update's status.timestamp; percentiles are nearest-rank; latencies run from just\n" +
 		"  before the ACCEPT POST to the moment the UPDATE record was read off the event stream.\n")
 	fmt.Fprintf(&b, "cluster stopped in %s\n", fmtDur(time.Duration(rep.StopNS)))
+	b.WriteString(mesosComparison(rep))
 	return b.String()
 }
 

@@ -18,6 +18,7 @@ import (
 // taskRec is what the benchmark saw of one task.
 type taskRec struct {
 	id       string
+	want     time.Time // the framework decided to run it and began waiting for an offer
 	accept   time.Time // just before the ACCEPT POST
 	accepted time.Time // the ACCEPT's 202 arrived
 	seen     map[mesos.TaskState]time.Time
@@ -73,7 +74,8 @@ type runner struct {
 	heartbeats int
 	failures   []string
 	lastRevive time.Time
-	waitingFor string // what the runner is blocked on, for timeout errors
+	waitingFor string    // what the runner is blocked on, for timeout errors
+	firstOffer time.Time // when the first OFFERS event was read
 }
 
 func newRunner(c *client) *runner {
@@ -101,6 +103,9 @@ func (r *runner) handle(s stamped) error {
 	ev := s.ev
 	switch ev.GetType() {
 	case schedpb.Event_OFFERS:
+		if r.firstOffer.IsZero() {
+			r.firstOffer = s.at
+		}
 		for _, o := range ev.GetOffers().GetOffers() {
 			r.offers[o.GetId().GetValue()] = o
 		}
@@ -313,6 +318,7 @@ func (r *runner) sequential(ctx context.Context, n int, shape taskShape) ([]*tas
 			return out, err
 		}
 		t := r.tasks[id]
+		t.want = waitStart
 		for !t.terminal() {
 			if err := r.step(ctx); err != nil {
 				return out, err

@@ -138,6 +138,10 @@ func (a *Agent) watchContainer(c isolation.Container, cid string, done <-chan st
 
 // destroyContainer ends every process of a container whose executor has
 // exited: the isolator's exact destroy with cgroups, else the /proc sweep.
+// sweep is sweepContainer; a fuzz test replaces it to check what recovery
+// would sweep.
+var sweep = sweepContainer
+
 func (a *Agent) destroyContainer(c isolation.Container, cid, dir string) {
 	if c != nil && c.Exact() {
 		n, err := c.Destroy()
@@ -151,7 +155,7 @@ func (a *Agent) destroyContainer(c isolation.Container, cid, dir string) {
 			return
 		}
 	}
-	if n := sweepContainer(cid, dir); n > 0 {
+	if n := sweep(cid, dir); n > 0 {
 		a.log.Info("killed processes left in container", "container_id", cid, "count", n)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -64,6 +65,9 @@ func (s *state) recoverState() ([]*executor, error) {
 			ei, err := unmarshalInto(ce.Info, &mesos.ExecutorInfo{})
 			if err != nil {
 				return nil, fmt.Errorf("agent: checkpointed executor: %w", err)
+			}
+			if err := s.checkCheckpointedExecutor(ei, ce); err != nil {
+				return nil, fmt.Errorf("agent: checkpoint %s: %w; move the work_dir aside to start afresh", checkpointPath, err)
 			}
 			e := &executor{fw: f, id: ei.GetExecutorId().GetValue(), info: ei, command: ce.Command,
 				defaultExec: ce.Default, containerID: ce.ContainerID, directory: ce.Directory, state: execLaunching}
@@ -140,6 +144,26 @@ func (s *state) recoverState() ([]*executor, error) {
 		s.maybeRemoveFramework(f)
 	}
 	return adopted, nil
+}
+
+// checkCheckpointedExecutor refuses an executor whose id or container id is
+// empty or whose sandbox is not a directory below this agent's work_dir:
+// recovery kills what it finds in the container and the sandbox (and
+// removes the container), so a corrupt or hand-edited checkpoint must not
+// point them elsewhere.
+func (s *state) checkCheckpointedExecutor(ei *mesos.ExecutorInfo, ce cpExecutor) error {
+	id := ei.GetExecutorId().GetValue()
+	if id == "" {
+		return errors.New("checkpointed executor without an id")
+	}
+	if ce.ContainerID == "" || strings.ContainsAny(ce.ContainerID, "/\x00") || ce.ContainerID == "." || ce.ContainerID == ".." {
+		return fmt.Errorf("executor %q has container id %q", id, ce.ContainerID)
+	}
+	slaves := filepath.Join(s.a.cfg.WorkDir, "slaves") + string(filepath.Separator)
+	if filepath.Clean(ce.Directory) != ce.Directory || !strings.HasPrefix(ce.Directory, slaves) {
+		return fmt.Errorf("executor %q has sandbox %q, not below %s", id, ce.Directory, slaves)
+	}
+	return nil
 }
 
 // executorGoneAtRecovery ends an executor that did not survive the restart.

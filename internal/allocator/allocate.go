@@ -37,7 +37,7 @@ func (a *Allocator) Allocate(now time.Time) []Offer {
 	clear(a.candidates)
 	a.candidates = a.candidates[:0]
 	a.dirtyAll = false
-	a.lastOffers, a.lastAgents = 0, len(cands)
+	a.lastOffers, a.lastAgents, a.lastPairs = 0, len(cands), 0
 
 	eligible := false
 	for _, r := range a.roleList {
@@ -85,6 +85,7 @@ func (a *Allocator) Allocate(now time.Time) []Offer {
 				if !c.eligible {
 					continue
 				}
+				a.lastPairs++
 				if c.mark == a.stamp {
 					c.lastFiltered++
 					continue

@@ -119,6 +119,7 @@ type Allocator struct {
 	cycles          uint64
 	lastOffers      int
 	lastAgents      int
+	lastPairs       int
 	scratchAgents   []*agent
 	scratchRoles    []*role
 }

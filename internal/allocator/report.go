@@ -20,6 +20,11 @@ type Stats struct {
 	Cycles           uint64 // Allocate calls so far
 	LastCycleAgents  int    // agents considered by the last cycle
 	LastCycleOffers  int    // offers made by the last cycle
+	// LastCyclePairs counts the (agent, framework) pairs the last cycle
+	// examined: each eligible framework it checked for an agent, whether
+	// the check found a filter or made an offer. With no filters it is
+	// about one per agent and role, not agents × frameworks.
+	LastCyclePairs int
 }
 
 // Stats returns a snapshot of counters and totals. It walks every agent.
@@ -33,6 +38,7 @@ func (a *Allocator) Stats() Stats {
 		Cycles:          a.cycles,
 		LastCycleAgents: a.lastAgents,
 		LastCycleOffers: a.lastOffers,
+		LastCyclePairs:  a.lastPairs,
 	}
 	for _, fw := range a.frameworks {
 		if fw.placeholder {

@@ -50,6 +50,18 @@ func (f *Fetcher) extract(ctx context.Context, root *os.Root, name string) error
 	}
 	defer fh.Close()
 	x := &extractor{root: root, left: f.cfg.MaxSize}
+	err = x.extract(ctx, fh, name)
+	if err != nil {
+		// A member can fail after a link that only a later member made
+		// escape ("l -> m/.." then "m -> ."): finish never ran, so remove
+		// every link that now resolves outside, or the task, or the
+		// sandbox files API, could follow it.
+		x.dropEscaping()
+	}
+	return err
+}
+
+func (x *extractor) extract(ctx context.Context, fh *os.File, name string) error {
 	var in io.Reader = ctxReader{ctx, fh}
 	switch archiveKind(name) {
 	case "tar":
@@ -211,13 +223,23 @@ func (x *extractor) checkResolved(name string) error {
 	return nil
 }
 
-// finish applies directory modes, deepest first, once their contents are
-// written.
-func (x *extractor) finish() error {
+// dropEscaping removes every link created that resolves outside the sandbox
+// and returns the error for the first.
+func (x *extractor) dropEscaping() error {
+	var first error
 	for _, l := range x.links {
-		if err := x.checkResolved(l); err != nil {
-			return fmt.Errorf("archive member %q: %w", l, err)
+		if err := x.checkResolved(l); err != nil && first == nil {
+			first = fmt.Errorf("archive member %q: %w", l, err)
 		}
+	}
+	return first
+}
+
+// finish checks the links again, now that every member is in place, and
+// applies directory modes, deepest first, once their contents are written.
+func (x *extractor) finish() error {
+	if err := x.dropEscaping(); err != nil {
+		return err
 	}
 	for i := len(x.dirs) - 1; i >= 0; i-- {
 		if err := x.root.Chmod(x.dirs[i].name, x.dirs[i].mode|0o700); err != nil {
@@ -266,7 +288,14 @@ func (x *extractor) tar(r io.Reader) error {
 				return err
 			}
 			x.clear(name)
-			err = x.root.Link(target, name)
+			if err = x.root.Link(target, name); err == nil {
+				// A hard link to a symlink is another symlink (link(2)
+				// does not follow it): check it like one.
+				if fi, lerr := x.root.Lstat(name); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+					x.links = append(x.links, name)
+					err = x.checkResolved(name)
+				}
+			}
 		default:
 			// Devices, FIFOs, PAX globals: not for a sandbox.
 			continue

@@ -255,7 +255,11 @@ type snapshotFile struct {
 	State
 }
 
-// Restore replaces the whole state with a snapshot's.
+// Restore replaces the whole state with a snapshot's. A snapshot that
+// breaks what Apply guarantees (an empty or repeated id, an agent both
+// admitted and gone) is refused whole, and the state is left as it was:
+// only corruption can make one, and restoring it would let a gone agent
+// back in or make the next snapshot differ from this one.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	var sf snapshotFile
@@ -265,23 +269,56 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if sf.Version != snapshotVersion {
 		return fmt.Errorf("registry: snapshot version %d is not supported (this master reads %d)", sf.Version, snapshotVersion)
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.resetLocked()
+	next := NewFSM()
+	next.mu.Lock() // not shared; held for the +checklocks annotations
+	defer next.mu.Unlock()
+	for _, g := range sf.GoneAgents {
+		if g.ID == "" {
+			return fmt.Errorf("registry: snapshot has a gone agent without id")
+		}
+		if _, dup := next.gone[g.ID]; dup {
+			return fmt.Errorf("registry: snapshot lists gone agent %q twice", g.ID)
+		}
+		next.gone[g.ID] = g.Time
+	}
 	for _, a := range sf.Agents {
-		f.agents[a.ID] = a
+		if a.ID == "" {
+			return fmt.Errorf("registry: snapshot has an agent without id")
+		}
+		if _, dup := next.agents[a.ID]; dup {
+			return fmt.Errorf("registry: snapshot lists agent %q twice", a.ID)
+		}
+		if _, gone := next.gone[a.ID]; gone {
+			return fmt.Errorf("registry: snapshot has agent %q both admitted and gone", a.ID)
+		}
+		next.agents[a.ID] = a
 	}
 	for _, u := range sf.UnreachableAgents {
-		f.unreachable[u.ID] = u.Time
-	}
-	for _, g := range sf.GoneAgents {
-		f.gone[g.ID] = g.Time
+		if u.ID == "" {
+			return fmt.Errorf("registry: snapshot has an unreachable agent without id")
+		}
+		if _, dup := next.unreachable[u.ID]; dup {
+			return fmt.Errorf("registry: snapshot lists unreachable agent %q twice", u.ID)
+		}
+		if _, admitted := next.agents[u.ID]; admitted {
+			return fmt.Errorf("registry: snapshot has agent %q both admitted and unreachable", u.ID)
+		}
+		if _, gone := next.gone[u.ID]; gone {
+			return fmt.Errorf("registry: snapshot has agent %q both unreachable and gone", u.ID)
+		}
+		next.unreachable[u.ID] = u.Time
 	}
 	for _, r := range sf.RemovedFrameworks {
-		if err := f.applyRemoveFrameworkLocked(RemoveFramework(r)); err != nil {
-			return err
+		if next.removedIndex[r.ID] {
+			return fmt.Errorf("registry: snapshot lists removed framework %q twice", r.ID)
+		}
+		if err := next.applyRemoveFrameworkLocked(RemoveFramework(r)); err != nil {
+			return fmt.Errorf("registry: snapshot: %w", err)
 		}
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.agents, f.unreachable, f.gone, f.removed, f.removedIndex = next.agents, next.unreachable, next.gone, next.removed, next.removedIndex
 	return nil
 }
 

@@ -2,6 +2,7 @@ package resources
 
 import (
 	"errors"
+	"fmt"
 	"runtime"
 )
 
@@ -27,8 +28,10 @@ var DefaultPorts = Range{31000, 32000}
 //     10 GiB, else half, in MB (fallback 10240);
 //   - ports: [31000-32000].
 //
-// When memory or disk cannot be measured the fallback is used and the error
-// says why; the returned Resources are usable either way.
+// When memory or disk cannot be measured the fallback is put in its place and
+// the error, one *DetectError per resource that could not be measured, says
+// which and why. The caller decides whether a fallback is acceptable: the
+// agent refuses to start on one unless --resources names that resource.
 func Detect(workDir string) (Resources, error) {
 	var errs []error
 	cpus := runtime.NumCPU()
@@ -37,13 +40,13 @@ func Detect(workDir string) (Resources, error) {
 	}
 	memMB := int64(fallbackMemMB)
 	if total, err := totalMemory(); err != nil {
-		errs = append(errs, err)
+		errs = append(errs, &DetectError{Name: Mem, Err: err})
 	} else if total > 0 {
 		memMB = defaultSize(total, 2*gib, gib) / mib
 	}
 	diskMB := int64(fallbackDiskMB)
 	if total, err := filesystemSize(workDir); err != nil {
-		errs = append(errs, err)
+		errs = append(errs, &DetectError{Name: Disk, Err: err})
 	} else if total > 0 {
 		diskMB = defaultSize(total, 10*gib, 5*gib) / mib
 	}
@@ -52,6 +55,39 @@ func Detect(workDir string) (Resources, error) {
 		Add(NewScalar(Disk, float64(diskMB))).
 		Add(NewRanges(Ports, DefaultPorts))
 	return r, errors.Join(errs...)
+}
+
+// DetectError says that Detect could not measure one resource and used its
+// fallback instead.
+type DetectError struct {
+	Name string // the resource: "mem" or "disk"
+	Err  error
+}
+
+func (e *DetectError) Error() string {
+	return fmt.Sprintf("cannot detect %s: %v", e.Name, e.Err)
+}
+
+func (e *DetectError) Unwrap() error { return e.Err }
+
+// DetectErrors returns the *DetectError values inside err (as Detect returns
+// it), in order.
+func DetectErrors(err error) []*DetectError {
+	if err == nil {
+		return nil
+	}
+	var out []*DetectError
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			out = append(out, DetectErrors(e)...)
+		}
+		return out
+	}
+	var de *DetectError
+	if errors.As(err, &de) {
+		out = append(out, de)
+	}
+	return out
 }
 
 // defaultSize keeps total minus reserve when total ≥ threshold, else half.

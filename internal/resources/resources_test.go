@@ -2,6 +2,9 @@ package resources
 
 import (
 	"errors"
+	"io/fs"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -317,6 +320,23 @@ func TestDetectAndMerge(t *testing.T) {
 	}
 	if got := defaultSize(gib, 2*gib, gib); got != gib/2 {
 		t.Errorf("defaultSize(1GiB) = %d", got)
+	}
+}
+
+func TestDetectSaysWhichResource(t *testing.T) {
+	d, err := Detect(filepath.Join(t.TempDir(), "absent"))
+	des := DetectErrors(err)
+	if len(des) == 0 || des[len(des)-1].Name != Disk {
+		t.Fatalf("Detect(absent dir) error = %v; want a DetectError for disk", err)
+	}
+	if !strings.Contains(err.Error(), "cannot detect disk") || (runtime.GOOS == "linux" && !errors.Is(err, fs.ErrNotExist)) {
+		t.Errorf("error %q does not say disk and ENOENT", err)
+	}
+	if d.Scalar(Disk) != fallbackDiskMB {
+		t.Errorf("disk = %v, want the fallback %d in its place", d.Scalar(Disk), fallbackDiskMB)
+	}
+	if DetectErrors(nil) != nil {
+		t.Error("DetectErrors(nil) != nil")
 	}
 }
 

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -136,16 +138,25 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 // of the executor API.
 func agentURL(ep string) (string, error) {
 	if strings.Contains(ep, "://") {
+		u, err := url.Parse(ep)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return "", fmt.Errorf("invalid endpoint %q: want host:port or an http(s) URL", ep)
+		}
 		ep = strings.TrimSuffix(ep, "/")
-		if strings.Count(ep, "/") == 2 { // scheme://host:port, no path
+		if u.Path == "" || u.Path == "/" { // scheme://host:port, no path
 			ep += "/api/v1/executor"
 		}
 		return ep, nil
 	}
-	if strings.ContainsAny(ep, "/ ") || !strings.Contains(ep, ":") {
+	host, port, err := net.SplitHostPort(ep)
+	if n, perr := strconv.ParseUint(port, 10, 16); err != nil || perr != nil || n == 0 || host == "" || strings.ContainsAny(ep, "/ ") {
 		return "", fmt.Errorf("invalid endpoint %q: want host:port", ep)
 	}
-	return "http://" + ep + "/api/v1/executor", nil
+	out := "http://" + ep + "/api/v1/executor"
+	if u, err := url.Parse(out); err != nil || u.Host != ep {
+		return "", fmt.Errorf("invalid endpoint %q: want host:port", ep)
+	}
+	return out, nil
 }
 
 func (c *Config) withDefaults() {
