@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -289,6 +288,14 @@ func (f *haFramework) serve(addr string, resp *http.Response) {
 			f.id, f.leader, f.streamID = id, addr, resp.Header.Get("Mesos-Stream-Id")
 			f.subs++
 			f.mu.Unlock()
+			// Offers of an earlier subscription are void now.
+			for drained := false; !drained; {
+				select {
+				case <-f.events:
+				default:
+					drained = true
+				}
+			}
 		case "UPDATE":
 			st := ev["update"].(map[string]any)["status"].(map[string]any)
 			tid := st["task_id"].(map[string]any)["value"].(string)
@@ -335,6 +342,13 @@ func (f *haFramework) states(id string) []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]string(nil), f.history[id]...)
+}
+
+// forget drops what the framework was told about id.
+func (f *haFramework) forget(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.history, id)
 }
 
 // lastState is the latest state the framework was told for id.
@@ -423,5 +437,3 @@ func (f *haFramework) dump() string {
 	b, _ := json.MarshalIndent(f.history, "", " ")
 	return string(b)
 }
-
-var _ = os.Getpid

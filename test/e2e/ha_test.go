@@ -18,11 +18,24 @@ import (
 func haLaunch(t *testing.T, f *haFramework, agent, id string) string {
 	t.Helper()
 	var o map[string]any
-	waitFor(t, 30*time.Second, "launch of "+id, func() bool {
+	waitFor(t, 60*time.Second, id+" running", func() bool {
 		o = f.offer(agent, 20*time.Second)
-		return f.launch(o, id, "sleep 1000")
+		if !f.launch(o, id, "sleep 1000") {
+			return false
+		}
+		// A launch on an offer voided by a failover ends TASK_LOST
+		// (REASON_INVALID_OFFERS): take the next offer.
+		for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			switch s := f.lastState(id); {
+			case s == "TASK_RUNNING":
+				return true
+			case isTerminalState(s):
+				f.forget(id) // the test's own retry, not a resurrection
+				return false
+			}
+		}
+		return false
 	})
-	waitFor(t, 30*time.Second, id+" running", func() bool { return f.lastState(id) == "TASK_RUNNING" })
 	return agentIDOf(o)
 }
 
