@@ -187,7 +187,7 @@ func TestParseMasters(t *testing.T) {
 		"file://" + bad:   `"10.0.0.2"`,
 		"file://" + empty: "no master",
 		"file:///no/such": "/no/such",
-		"https://a:1":     `"https://a:1"`,
+		"a:1/x":           `"a:1/x"`,
 	} {
 		got, err := ParseMasters(in)
 		if naming == "" {
