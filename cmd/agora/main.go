@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -185,7 +184,10 @@ func agentFlags(fs *flag.FlagSet, c *agent.Config) {
 func runAgent(ctx context.Context, args []string) int {
 	cfg := agent.DefaultConfig()
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
-	fs.StringVar(&cfg.Master, "master", "127.0.0.1:5050", "host:port of the master")
+	fs.StringVar(&cfg.Master, "master", "127.0.0.1:5050",
+		"host:port of the master, or of every master of a group (HOST:PORT,HOST:PORT,...), or file:///path of a file holding that list")
+	fs.DurationVar(&cfg.LeaderCheckInterval, "leader_check_interval", cfg.LeaderCheckInterval,
+		"with several masters, how often to ask another master who leads (to leave a paused or cut-off leader quickly)")
 	fs.StringVar(&cfg.IP, "ip", cfg.IP, "IP address to listen on")
 	fs.IntVar(&cfg.Port, "port", cfg.Port, "port to listen on")
 	fs.StringVar(&cfg.Hostname, "hostname", cfg.Hostname, "hostname advertised to the master")
@@ -195,7 +197,6 @@ func runAgent(ctx context.Context, args []string) int {
 	if !parse(fs, args) {
 		return 2
 	}
-	cfg.Master = strings.TrimPrefix(strings.TrimPrefix(cfg.Master, "http://"), "https://")
 	a, err := agent.New(cfg, newLogger(*logLevel, os.Stderr))
 	if err != nil {
 		return exitCode(err)

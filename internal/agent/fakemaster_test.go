@@ -38,6 +38,7 @@ type fakeMaster struct {
 	unavailable bool          // answer 503 to everything (a recovering leader)
 	stalled     chan struct{} // non-nil: hang every request until closed (SIGSTOP)
 	leaderAsks  int           // GET /agora/v1/leader answered
+	leaderSays  string        // non-empty: the leader this master names, whatever the group's
 	answered503 int           // requests answered 503
 	redirected  int           // requests answered 307
 }

@@ -99,10 +99,14 @@ func (m *fakeMaster) haHandle(w http.ResponseWriter, r *http.Request) bool {
 	if r.URL.Path == "/agora/v1/leader" {
 		m.mu.Lock()
 		m.leaderAsks++
+		says := m.leaderSays
 		m.mu.Unlock()
 		resp := map[string]any{"leader": "", "self": m.addr(), "elected": leader == m, "term": term}
 		if leader != nil {
 			resp["leader"] = leader.addr()
+		}
+		if says != "" {
+			resp["leader"] = says
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(resp)
@@ -187,7 +191,7 @@ func TestParseMasters(t *testing.T) {
 		"file://" + bad:   `"10.0.0.2"`,
 		"file://" + empty: "no master",
 		"file:///no/such": "/no/such",
-		"https://a:1":     `"https://a:1"`,
+		"a:1/x":           `"a:1/x"`,
 	} {
 		got, err := ParseMasters(in)
 		if naming == "" {
@@ -357,4 +361,27 @@ func TestFileMasterList(t *testing.T) {
 	}
 	ms[1].dropStream()
 	waitFor(t, 10*time.Second, "resubscription with the last good list", func() bool { return len(ms[1].subscriptions()) > 1 })
+}
+
+// A master that names another leader is not believed until that leader
+// confirms it is elected.
+func TestDetectorNeedsConfirmation(t *testing.T) {
+	t.Parallel()
+	g, ms := newFakeGroup(t, 3)
+	g.elect(ms[0])
+	ms[1].mu.Lock()
+	ms[1].leaderSays = ms[2].addr() // stale or wrong: ms[2] is a standby
+	ms[1].mu.Unlock()
+	startAgent(t, ms[0], func(c *Config) {
+		c.Master = addrs(ms...)
+		c.LeaderCheckInterval = 10 * time.Millisecond
+	})
+	// ms[2] is asked directly in turn and to confirm ms[1]'s claim.
+	waitFor(t, 10*time.Second, "claims checked with ms[2]", func() bool { return ms[2].leaderQueries() >= 6 })
+	if n := len(ms[2].subscriptions()); n != 0 {
+		t.Errorf("an unconfirmed leader got %d subscriptions", n)
+	}
+	if n := len(ms[0].subscriptions()); n != 1 {
+		t.Errorf("the leader got %d subscriptions, want 1", n)
+	}
 }

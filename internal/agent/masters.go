@@ -14,7 +14,8 @@ const fileScheme = "file://"
 // ParseMasters reads a --master value: a comma-separated list of
 // host:port addresses ("A,B,C"), or file:///path naming a file whose
 // content is such a list (commas or white space between the entries), as
-// Mesos allows. An entry may carry an http:// prefix, which is dropped. It
+// Mesos allows. An entry may carry an http:// (or https://) prefix, which is
+// dropped: the agent speaks plain HTTP to its masters. It
 // names the first bad entry in its error.
 func ParseMasters(value string) ([]string, error) {
 	value = strings.TrimSpace(value)
@@ -45,7 +46,7 @@ func parseMasterList(s string) ([]string, error) {
 	var out []string
 	seen := make(map[string]bool)
 	for _, f := range fields {
-		addr := strings.TrimPrefix(f, "http://")
+		addr := strings.TrimPrefix(strings.TrimPrefix(f, "http://"), "https://")
 		if err := checkMasterAddr(addr); err != nil {
 			return nil, fmt.Errorf("master %q: %w", f, err)
 		}

@@ -56,7 +56,10 @@ By default COMMAND is executed directly with ARGs as its argv; with --shell the
 words are joined into one string run by /bin/sh -c.
 
 Flags:
-  --master=HOST:PORT  master to use (default $AGORA_MASTER, else 127.0.0.1:5050)
+  --master=HOST:PORT[,HOST:PORT...]
+                      master to use, or every master of a group (the leader
+                      is found and followed across failovers); default
+                      $AGORA_MASTER, else 127.0.0.1:5050
   --cpus=N            CPUs for the task (default 0.1)
   --mem=MB            memory for the task in MB (default 32)
   --disk=MB           disk for the task in MB (default 0)

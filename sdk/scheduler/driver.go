@@ -2,7 +2,9 @@ package scheduler
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +31,7 @@ const (
 	DefaultBackoffMin             = 250 * time.Millisecond
 	DefaultBackoffMax             = 15 * time.Second
 	DefaultCallTimeout            = 30 * time.Second
+	DefaultLeaderCheckInterval    = time.Second
 )
 
 // maxRedirects bounds how many 307s one subscription attempt follows.
@@ -85,6 +88,14 @@ type Config struct {
 	BackoffMin, BackoffMax time.Duration
 	// CallTimeout bounds each call other than SUBSCRIBE (default 30s).
 	CallTimeout time.Duration
+	// LeaderCheckInterval applies with several masters: that often the
+	// driver asks another master of the list who leads (GET
+	// /agora/v1/leader, Agora's; masters without it are ignored), and when
+	// a newly elected leader confirms itself it drops its subscription and
+	// subscribes there at once, so that it leaves a paused or cut-off
+	// leader within seconds rather than after the heartbeat timeout.
+	// Default 1s; negative turns it off.
+	LeaderCheckInterval time.Duration
 	// SuppressedRoles are sent with every SUBSCRIBE.
 	SuppressedRoles []string
 }
@@ -104,8 +115,10 @@ type Driver struct {
 	mu          sync.Mutex
 	next        int // index in origins of the master to try after endpoint
 	endpoint    *url.URL
-	dropID      bool // a resubscription with the id was refused: register anew
-	pinned      bool // a call's 307 named the leader: resubscribe there first
+	dropID      bool   // a resubscription with the id was refused: register anew
+	pinned      bool   // a call's 307 named the leader: resubscribe there first
+	switchTo    string // host:port of a new leader found by detect
+	maxTerm     uint64 // highest term a confirmed leader reported
 	frameworkID *mesos.FrameworkID
 	registered  bool // a SUBSCRIBED has been received
 	streamID    string
@@ -168,6 +181,9 @@ func NewDriver(cfg Config, sched Scheduler) (*Driver, error) {
 	}
 	if d.cfg.CallTimeout <= 0 {
 		d.cfg.CallTimeout = DefaultCallTimeout
+	}
+	if d.cfg.LeaderCheckInterval == 0 {
+		d.cfg.LeaderCheckInterval = DefaultLeaderCheckInterval
 	}
 	var client http.Client
 	if cfg.HTTPClient != nil {
@@ -261,6 +277,15 @@ func (d *Driver) Run(ctx context.Context) error {
 	d.started = true
 	d.mu.Unlock()
 
+	if len(d.origins) > 1 && d.cfg.LeaderCheckInterval > 0 {
+		dctx, stop := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); d.detect(dctx) }()
+		defer wg.Wait()
+		defer stop()
+	}
+
 	backoff := d.cfg.BackoffMin
 	tried := 0 // masters tried since the last subscription or backoff
 	for {
@@ -285,6 +310,13 @@ func (d *Driver) Run(ctx context.Context) error {
 			tried = 0
 			d.log.Warn("scheduler: subscription lost; resubscribing", "master", failed, "error", err)
 			d.sched.Disconnected(d)
+		}
+		if leader := d.takeSwitch(); leader != "" {
+			d.log.Info("scheduler: following new leading master", "old", failed, "new", leader)
+			if err := d.redirect("//" + leader); err == nil {
+				tried = 0
+				continue // at once
+			}
 		}
 		if errors.Is(err, errRegisterAnew) {
 			continue // at once, without the framework id
@@ -369,6 +401,119 @@ func (d *Driver) finish(result error) {
 	drop := d.drop
 	d.mu.Unlock()
 	if drop != nil {
+		drop()
+	}
+}
+
+func (d *Driver) takeSwitch() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := d.switchTo
+	d.switchTo = ""
+	return s
+}
+
+// leaderInfo is an Agora master's answer to GET /agora/v1/leader.
+type leaderInfo struct {
+	Leader  string `json:"leader"`
+	Self    string `json:"self"`
+	Elected bool   `json:"elected"`
+	Term    uint64 `json:"term"`
+}
+
+// askLeader asks the master at host who leads.
+func (d *Driver) askLeader(ctx context.Context, scheme, host string) (leaderInfo, error) {
+	var info leaderInfo
+	timeout := min(max(d.cfg.LeaderCheckInterval, 300*time.Millisecond), 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+host+"/agora/v1/leader", nil)
+	if err != nil {
+		return info, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return info, err
+	}
+	defer drainClose(resp)
+	if resp.StatusCode != http.StatusOK {
+		return info, fmt.Errorf("/agora/v1/leader answered %s", resp.Status)
+	}
+	err = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&info)
+	return info, err
+}
+
+// detect asks, every LeaderCheckInterval, another configured master who
+// leads. When one names a leader other than the master of the current
+// attempt, and that leader confirms it is elected (in a term no older than
+// any seen), the attempt is dropped and Run subscribes there at once.
+func (d *Driver) detect(ctx context.Context) {
+	t := time.NewTicker(d.cfg.LeaderCheckInterval)
+	defer t.Stop()
+	n := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		d.mu.Lock()
+		ep, drop := d.endpoint, d.drop
+		d.mu.Unlock()
+		if drop == nil {
+			continue
+		}
+		target := ep.Host
+		var ask *url.URL
+		for range d.origins {
+			o := d.origins[n%len(d.origins)]
+			n++
+			if o.Host != target {
+				ask = o
+				break
+			}
+		}
+		if ask == nil {
+			continue
+		}
+		info, err := d.askLeader(ctx, ask.Scheme, ask.Host)
+		if err != nil {
+			d.log.Debug("scheduler: leader check failed", "master", ask.Host, "error", err)
+			continue
+		}
+		cand := info.Leader
+		if info.Elected {
+			cand = cmp.Or(info.Self, ask.Host)
+		}
+		if cand == "" {
+			continue
+		}
+		if cand == target {
+			d.mu.Lock()
+			d.maxTerm = max(d.maxTerm, info.Term)
+			d.mu.Unlock()
+			continue
+		}
+		conf := info
+		if !info.Elected {
+			if conf, err = d.askLeader(ctx, ask.Scheme, cand); err != nil {
+				d.log.Debug("scheduler: leader check failed", "master", cand, "error", err)
+				continue
+			}
+		}
+		if !conf.Elected {
+			continue
+		}
+		d.mu.Lock()
+		if conf.Term < d.maxTerm || d.endpoint.Host != target || d.drop == nil || d.finished {
+			d.mu.Unlock()
+			continue
+		}
+		d.maxTerm = conf.Term
+		d.switchTo = cand
+		drop = d.drop
+		d.mu.Unlock()
 		drop()
 	}
 }

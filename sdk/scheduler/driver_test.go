@@ -589,3 +589,35 @@ func TestLeaderFailoverKeepsFrameworkID(t *testing.T) {
 	}
 	next.WaitCall(t, schedpb.Call_REVIVE, 1)
 }
+
+// A paused leader keeps the stream open but silent; the detector learns
+// from another master of the list that a new leader was elected, checks
+// with it, and moves there long before the heartbeat timeout (75 s here).
+func TestDetectorFollowsNewLeader(t *testing.T) {
+	old := schedtest.NewMaster(t)
+	standby := schedtest.NewMaster(t)
+	next := schedtest.NewMaster(t)
+	old.SetLeader(old.Addr(), true, 1)
+	standby.SetLeader(old.Addr(), false, 1)
+	next.SetLeader(old.Addr(), false, 1)
+	rec := &recorder{}
+	start(t, old, codec.Protobuf, framework(60), rec, func(c *scheduler.Config) {
+		c.Master = old.Addr() + "," + standby.Addr() + "," + next.Addr()
+		c.LeaderCheckInterval = 20 * time.Millisecond
+	})
+	old.WaitSubscribed(t, 1)
+	old.Wait(t, "Registered", rec.has("registered fake-master-0000"))
+
+	// next is elected; old, paused, says nothing.
+	old.SilenceHeartbeats(true)
+	next.SetLeader(next.Addr(), true, 2)
+	standby.SetLeader(next.Addr(), false, 2)
+	sub := next.WaitSubscribed(t, 1)
+	if sub.GetFrameworkId().GetValue() != "fake-master-0000" {
+		t.Errorf("SUBSCRIBE to the new leader carries id %v", sub.GetFrameworkId())
+	}
+	next.Wait(t, "Reregistered", rec.has("reregistered"))
+	if n := len(standby.Subscribes()); n != 0 {
+		t.Errorf("the standby got %d SUBSCRIBEs", n)
+	}
+}

@@ -40,7 +40,7 @@ var ErrInterrupted = errors.New("interrupted")
 
 // Flags are the flags every example takes.
 type Flags struct {
-	Master  string        // --master: the master's host:port
+	Master  string        // --master: the master's host:port, or a comma list of a group's masters
 	Timeout time.Duration // --timeout: bound on the whole run (0: none)
 	Serve   string        // --serve: where to serve the executor binary
 	Verbose bool          // -v: log the SDK drivers' diagnostics
@@ -49,14 +49,21 @@ type Flags struct {
 // Define registers the common flags on fs; timeout is the default of
 // --timeout.
 func (f *Flags) Define(fs *flag.FlagSet, timeout time.Duration) {
-	fs.StringVar(&f.Master, "master", "127.0.0.1:5050", "")
+	master := os.Getenv("AGORA_MASTER")
+	if master == "" {
+		master = "127.0.0.1:5050"
+	}
+	fs.StringVar(&f.Master, "master", master, "")
 	fs.DurationVar(&f.Timeout, "timeout", timeout, "")
 	fs.StringVar(&f.Serve, "serve", "127.0.0.1:0", "")
 	fs.BoolVar(&f.Verbose, "v", false, "")
 }
 
 // CommonUsage documents the flags of Define, for the examples' -h texts.
-const CommonUsage = `  --master=HOST:PORT  the master (default 127.0.0.1:5050)
+const CommonUsage = `  --master=HOST:PORT[,HOST:PORT...]
+                      the master, or every master of a group (the leader is
+                      found and followed across failovers); default
+                      $AGORA_MASTER, else 127.0.0.1:5050
   --timeout=DURATION  give up (and tear the framework down) after DURATION
   --serve=HOST:PORT   where to serve this program to the agents as the
                       executor (default 127.0.0.1:0: any free port on

@@ -54,6 +54,7 @@ type Master struct {
 	failCode   int
 	failLoc    string
 	down       string // non-empty: answer every request 503 with it
+	leaderJSON string // the answer to GET /agora/v1/leader; "" is 404
 }
 
 type stream struct {
@@ -86,6 +87,17 @@ func Start() *Master {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/v1/scheduler", m.serve)
+	mux.HandleFunc("GET /agora/v1/leader", func(w http.ResponseWriter, r *http.Request) {
+		m.mu.Lock()
+		body := m.leaderJSON
+		m.mu.Unlock()
+		if body == "" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, body)
+	})
 	m.Server = httptest.NewServer(mux)
 	return m
 }
@@ -130,6 +142,15 @@ func (m *Master) RefuseSubscribe(message string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.refuse = message
+}
+
+// SetLeader makes GET /agora/v1/leader answer as an Agora master of a
+// group does: leader is the leader's host:port ("" for none), elected
+// whether this master is it.
+func (m *Master) SetLeader(leader string, elected bool, term uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.leaderJSON = fmt.Sprintf(`{"leader":%q,"self":%q,"elected":%t,"term":%d}`, leader, m.Addr(), elected, term)
 }
 
 // Unavailable makes every request answer 503 with message (such as "No
