@@ -180,8 +180,13 @@ type haFramework struct {
 	done    chan struct{}
 }
 
-func newHAFramework(t *testing.T, masters []string, name string, partitionAware bool) *haFramework {
+func newHAFramework(t *testing.T, masters []string, name string, partitionAware bool, extra ...map[string]any) *haFramework {
 	info := map[string]any{"user": "root", "name": name, "failover_timeout": 600.0}
+	for _, e := range extra {
+		for k, v := range e {
+			info[k] = v
+		}
+	}
 	if partitionAware {
 		info["capabilities"] = []any{map[string]any{"type": "PARTITION_AWARE"}}
 	}
