@@ -233,6 +233,9 @@ func (c Config) withDefaults() Config {
 
 // Agent is a running agent. Create it with New and start it with Run.
 type Agent struct {
+	// sweep kills what is left of a container without exact cgroups
+	// (sweepContainer; replaced in a fuzz test).
+	sweep     func(containerID, sandbox string) int
 	cfg       Config
 	log       *slog.Logger
 	ln        net.Listener
@@ -302,6 +305,7 @@ func New(cfg Config, logger *slog.Logger) (*Agent, error) {
 	}
 	tcp := ln.Addr().(*net.TCPAddr)
 	a := &Agent{
+		sweep:      sweepContainer,
 		cfg:        cfg,
 		log:        logger,
 		ln:         ln,

@@ -230,9 +230,6 @@ func FuzzCheckpoint(f *testing.F) {
 	f.Add([]byte(`{"agent_id":1}`))
 	f.Add([]byte(`null`))
 
-	orig := sweep
-	f.Cleanup(func() { sweep = orig })
-
 	f.Fuzz(func(t *testing.T, data []byte) {
 		work := t.TempDir()
 		data = bytes.ReplaceAll(data, []byte("@WORK@"), []byte(work))
@@ -241,13 +238,6 @@ func FuzzCheckpoint(f *testing.F) {
 		}
 		if err := os.WriteFile(filepath.Join(work, checkpointPath), data, 0o600); err != nil {
 			t.Fatal(err)
-		}
-		sweep = func(cid, sandbox string) int {
-			if !strings.HasPrefix(sandbox, filepath.Join(work, "slaves")+"/") || cid == "" {
-				t.Errorf("recovery sweeps container %q, sandbox %q: not below %s", cid, sandbox, work)
-				return 0
-			}
-			return orig(cid, sandbox)
 		}
 		cfg := DefaultConfig()
 		cfg.Master = "127.0.0.1:1"
@@ -261,6 +251,13 @@ func FuzzCheckpoint(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer a.ln.Close()
+		a.sweep = func(cid, sandbox string) int {
+			if !strings.HasPrefix(sandbox, filepath.Join(work, "slaves")+"/") || cid == "" {
+				t.Errorf("recovery sweeps container %q, sandbox %q: not below %s", cid, sandbox, work)
+				return 0
+			}
+			return sweepContainer(cid, sandbox)
+		}
 		// Nothing runs the loop: drop what recovery posts to it.
 		stop := make(chan struct{})
 		go func() {

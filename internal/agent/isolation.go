@@ -138,9 +138,8 @@ func (a *Agent) watchContainer(c isolation.Container, cid string, done <-chan st
 
 // destroyContainer ends every process of a container whose executor has
 // exited: the isolator's exact destroy with cgroups, else the /proc sweep.
-// sweep is sweepContainer; a fuzz test replaces it to check what recovery
-// would sweep.
-var sweep = sweepContainer
+// a.sweep is sweepContainer; a fuzz test replaces it on its agent to
+// check what recovery would sweep.
 
 func (a *Agent) destroyContainer(c isolation.Container, cid, dir string) {
 	if c != nil && c.Exact() {
@@ -155,7 +154,7 @@ func (a *Agent) destroyContainer(c isolation.Container, cid, dir string) {
 			return
 		}
 	}
-	if n := sweep(cid, dir); n > 0 {
+	if n := a.sweep(cid, dir); n > 0 {
 		a.log.Info("killed processes left in container", "container_id", cid, "count", n)
 	}
 }

@@ -207,6 +207,13 @@ func (m *Master) reconcileTask(f *framework, taskID *mesos.TaskID, agentID *meso
 		m.sendToFramework(f, reconcileUpdate(taskID, agentIDProto(t.agentID), t.state, t.latest, t))
 		return
 	}
+	if ct := m.completedTask(f, taskID.GetValue()); ct != nil {
+		// Unlike Mesos (TASK_LOST for any task no longer live), a task this
+		// master saw end is answered with the end it had, so a framework
+		// is never told two different ends.
+		m.sendToFramework(f, reconcileUpdate(taskID, agentIDProto(ct.agentID), ct.state, ct.latest, ct))
+		return
+	}
 	pa := f.partitionAware()
 	pick := func(aware mesos.TaskState) mesos.TaskState {
 		if pa {

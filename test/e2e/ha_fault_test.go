@@ -97,9 +97,14 @@ func TestHARandomFaults(t *testing.T) {
 						launched[id]-- // refused: never launched
 						mu.Unlock()
 					}
+					// Kill a task the framework believes live, as a real
+					// framework would (a KILL of a task the master no longer
+					// knows is answered as a reconciliation: TASK_LOST).
 					if wrng.IntN(4) == 0 && n > 3 {
 						victim := fmt.Sprintf("c%03d", 1+wrng.IntN(n-1))
-						f.call(map[string]any{"type": "KILL", "kill": map[string]any{"task_id": map[string]any{"value": victim}}})
+						if s := f.lastState(victim); s != "" && !isTerminalState(s) {
+							f.call(map[string]any{"type": "KILL", "kill": map[string]any{"task_id": map[string]any{"value": victim}}})
+						}
 					}
 				}
 			}
