@@ -297,10 +297,10 @@ func TestWebUIEndpoints(t *testing.T) {
 		}
 	}
 	var leader struct {
-		Leader string
-		Self   bool
+		Leader  string
+		Elected bool
 	}
-	if err := getJSON(t, "http://"+master+"/agora/v1/leader", &leader); err != nil || !leader.Self || leader.Leader == "" {
+	if err := getJSON(t, "http://"+master+"/agora/v1/leader", &leader); err != nil || !leader.Elected || leader.Leader == "" {
 		t.Errorf("leader: %+v %v", leader, err)
 	}
 }
