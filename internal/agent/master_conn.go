@@ -212,9 +212,20 @@ func (c *masterConn) run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		backoff = min(2*backoff, c.a.cfg.BackoffMax)
+		// In a group of masters a round without a leader is an election in
+		// progress (1–2 Raft timeouts): keep retrying about once a second
+		// rather than backing off to BackoffMax.
+		limit := c.a.cfg.BackoffMax
+		if len(masters) > 1 {
+			limit = min(limit, groupBackoffMax)
+		}
+		backoff = min(2*backoff, limit)
 	}
 }
+
+// groupBackoffMax bounds the backoff between rounds over a group of
+// masters.
+const groupBackoffMax = time.Second
 
 // reloadMasters returns the master list, reading a file:// list again.
 func (c *masterConn) reloadMasters() []string {
