@@ -114,6 +114,9 @@ func (m *Master) agentSubscribe(sub *agentpb.Call_Subscribe, st *stream) string 
 			PingIntervalSeconds: proto.Float64(m.cfg.AgentPingTimeout.Seconds()),
 		},
 	})
+	if !unreachableSince.IsZero() {
+		a.cameBack = true
+	}
 	m.reconcileAgent(a, sub.GetExecutors(), now, unreachableSince)
 
 	allocated := make(map[string]map[string]resources.Resources)

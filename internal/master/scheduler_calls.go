@@ -242,6 +242,16 @@ func (m *Master) reconcileTask(f *framework, taskID *mesos.TaskID, agentID *meso
 	default:
 		state, msg = pick(mesos.TaskState_TASK_UNKNOWN), "Reconciliation: Task is unknown"
 	}
+	if state == mesos.TaskState_TASK_LOST {
+		// The framework is now told the task is lost: remember it, so that
+		// whatever its agent says of it later (an update still in flight
+		// from before a failover) is answered here and never relayed.
+		m.completeTask(f, &task{
+			frameworkID: f.id, agentID: aid,
+			info:  &mesos.TaskInfo{TaskId: taskID, AgentId: agentID, Name: proto.String(taskID.GetValue())},
+			state: mesos.TaskState_TASK_LOST, resourcesFreed: true,
+		})
+	}
 	ev := reconcileUpdate(taskID, agentID, state, nil, nil)
 	ev.Update.Status.Message = proto.String(msg)
 	if !unreachable.IsZero() {

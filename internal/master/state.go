@@ -129,6 +129,11 @@ type agent struct {
 	// were reported lost and are being killed. The registry admits the
 	// agent again only once they are all gone (framework id + "/" + task id).
 	pendingKills map[string]bool
+	// cameBack is set when the agent re-subscribed after being marked
+	// unreachable (by this leader or an earlier one): a task on it this
+	// master does not know was reported lost to a framework that is not
+	// partition-aware, so what the agent says of it is never relayed.
+	cameBack bool
 
 	// tasks by framework id then task id.
 	tasks  map[string]map[string]*task

@@ -43,7 +43,13 @@ func (m *Master) agentStatusUpdate(a *agent, u *agentpb.Call_Update) {
 		}
 	}
 	if f.tasks[tid] == nil {
-		if ct := m.completedTask(f, tid); ct != nil && ct.state == mesos.TaskState_TASK_LOST {
+		ct := m.completedTask(f, tid)
+		if ct == nil && a.cameBack && !f.partitionAware() {
+			ct = &task{frameworkID: fid, agentID: a.id, state: mesos.TaskState_TASK_LOST, resourcesFreed: true,
+				info: &mesos.TaskInfo{TaskId: status.TaskId, AgentId: agentIDProto(a.id), Name: proto.String(tid)}}
+			m.completeTask(f, ct)
+		}
+		if ct != nil && ct.state == mesos.TaskState_TASK_LOST {
 			// The master told the framework this task was lost: what the
 			// agent says of it now is answered here, never relayed, so the
 			// framework never sees it come back.

@@ -204,6 +204,19 @@ func TestHARandomFaults(t *testing.T) {
 	var mt map[string]string
 	waitFor(t, 60*time.Second, "the framework's view to match /master/state", func() bool {
 		f.reconcile()
+		// Explicit reconciliation of what the framework believes live, as
+		// the Mesos HA guide asks of frameworks after a failover.
+		var live []any
+		f.mu.Lock()
+		for id, states := range f.history {
+			if s := last(states); s != "" && !isTerminalState(s) {
+				live = append(live, map[string]any{"task_id": map[string]any{"value": id}})
+			}
+		}
+		f.mu.Unlock()
+		if len(live) > 0 {
+			f.call(map[string]any{"type": "RECONCILE", "reconcile": map[string]any{"tasks": live}})
+		}
 		time.Sleep(200 * time.Millisecond)
 		if l = c.leader(); l < 0 {
 			return false
