@@ -92,10 +92,27 @@ func newLogger(level string, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
+// mesosFlags is how the daemons read flags, as Mesos's do: also from
+// $AGORA_<FLAG> and $MESOS_<FLAG>, `file://` values read from files,
+// `--no-FLAG` for booleans, and Mesos's legacy names.
+var mesosFlags = flags.Options{
+	Env: true,
+	Aliases: map[string]string{
+		"slave_ping_timeout":           "agent_ping_timeout",
+		"max_slave_ping_timeouts":      "max_agent_ping_timeouts",
+		"slave_reregister_timeout":     "agent_reregister_timeout",
+		"recovery_slave_removal_limit": "recovery_agent_removal_limit",
+	},
+	Verbatim: []string{"master", "masters"},
+}
+
 // parse parses flags, printing errors the way users expect.
 func parse(fs *flag.FlagSet, args []string) bool {
 	fs.SetOutput(os.Stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := flags.Parse(fs, args, mesosFlags); err != nil {
+		if !errors.Is(err, flag.ErrHelp) && !strings.Contains(err.Error(), "flag provided but not defined") {
+			fmt.Fprintf(os.Stderr, "agora %s: %v\n", fs.Name(), err)
+		}
 		return false
 	}
 	if fs.NArg() > 0 {
@@ -171,8 +188,8 @@ func runMaster(ctx context.Context, args []string) int {
 func agentFlags(fs *flag.FlagSet, c *agent.Config) {
 	fs.StringVar(&c.Resources, "resources", c.Resources, "resources in Mesos syntax, e.g. 'cpus:2;mem:1024;ports:[31000-32000]' (unset ones are detected)")
 	fs.StringVar(&c.Attributes, "attributes", c.Attributes, "attributes, e.g. 'rack:r1;zone:a'")
-	fs.DurationVar(&c.ExecutorRegistrationTimeout, "executor_registration_timeout", c.ExecutorRegistrationTimeout, "time an executor has to subscribe")
-	fs.DurationVar(&c.ExecutorShutdownGracePeriod, "executor_shutdown_grace_period", c.ExecutorShutdownGracePeriod, "default time an executor has to exit after SHUTDOWN")
+	flags.DurationVar(fs, &c.ExecutorRegistrationTimeout, "executor_registration_timeout", c.ExecutorRegistrationTimeout, "time an executor has to subscribe")
+	flags.DurationVar(fs, &c.ExecutorShutdownGracePeriod, "executor_shutdown_grace_period", c.ExecutorShutdownGracePeriod, "default time an executor has to exit after SHUTDOWN")
 	fs.StringVar(&c.FetcherCacheDir, "fetcher_cache_dir", c.FetcherCacheDir, "directory of the fetcher cache (default <work_dir>/fetcher-cache)")
 	fs.Func("fetcher_cache_size", "size bound of the fetcher cache, e.g. 2GB or 512MB (default 2GB)", func(s string) error {
 		n, err := fetcher.ParseBytes(s)
@@ -187,7 +204,7 @@ func runAgent(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	fs.StringVar(&cfg.Master, "master", "127.0.0.1:5050",
 		"host:port of the master, or of every master of a group (HOST:PORT,HOST:PORT,...), or file:///path of a file holding that list")
-	fs.DurationVar(&cfg.LeaderCheckInterval, "leader_check_interval", cfg.LeaderCheckInterval,
+	flags.DurationVar(fs, &cfg.LeaderCheckInterval, "leader_check_interval", cfg.LeaderCheckInterval,
 		"with several masters, how often to ask another master who leads (to leave a paused or cut-off leader quickly)")
 	fs.StringVar(&cfg.IP, "ip", cfg.IP, "IP address to listen on")
 	fs.IntVar(&cfg.Port, "port", cfg.Port, "port to listen on")
@@ -252,7 +269,17 @@ func runLocal(ctx context.Context, args []string) int {
 		fmt.Printf("agora local: agent %d http://%s\n", i, a.Addr())
 	}
 	fmt.Printf("agora local: web console http://%s/\n", leader.Addr())
+	if c.AgentResources != "" {
+		fmt.Printf("agora local: each agent offers its share of this machine: %s (--resources to choose)\n", c.AgentResources)
+	}
 	fmt.Printf("agora local: work dir %s\n", c.WorkDir)
 	fmt.Printf("agora local: ready in %s; try: agora run --master=%s -- echo hello\n", time.Since(start).Round(time.Millisecond), strings.Join(group, ","))
-	return exitCode(<-done)
+	err = <-done
+	if c.TempWorkDir && (err == nil || errors.Is(err, context.Canceled)) {
+		// A clean exit leaves nothing behind; --work_dir is the user's.
+		if rerr := os.RemoveAll(c.WorkDir); rerr != nil {
+			fmt.Fprintf(os.Stderr, "agora local: cannot remove the work dir %s: %v\n", c.WorkDir, rerr)
+		}
+	}
+	return exitCode(err)
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/agora-dev/agora/internal/agent"
 	"github.com/agora-dev/agora/internal/master"
+	"github.com/agora-dev/agora/internal/resources"
 )
 
 // Config describes a local cluster.
@@ -42,8 +44,13 @@ type Cluster struct {
 	Masters []*master.Master
 	Master  *master.Master
 	Agents  []*agent.Agent
-	// WorkDir is the root of the work directories.
-	WorkDir string
+	// WorkDir is the root of the work directories; TempWorkDir says New
+	// made it (no Config.WorkDir), so it is the caller's to remove.
+	WorkDir     string
+	TempWorkDir bool
+	// AgentResources is what each agent offers when Config.Resources was
+	// empty: the machine's detected resources split among the agents.
+	AgentResources string
 }
 
 // New creates (and binds) the master and agents.
@@ -54,16 +61,26 @@ func New(cfg Config, logger *slog.Logger) (*Cluster, error) {
 	if cfg.Agents <= 0 {
 		cfg.Agents = 1
 	}
+	orig := cfg.Resources
+	temp := false
 	if cfg.WorkDir == "" {
 		d, err := os.MkdirTemp("", "agora-local-")
 		if err != nil {
 			return nil, fmt.Errorf("create work dir: %w", err)
 		}
-		cfg.WorkDir = d
+		cfg.WorkDir, temp = d, true
+	}
+	if cfg.Resources == "" && cfg.Agents > 1 {
+		// The agents share one machine: each offers its share of it, so
+		// that the cluster does not offer the machine N times over.
+		if r, err := resources.Detect(cfg.WorkDir); err == nil {
+			cfg.Resources = splitResources(r, cfg.Agents)
+		}
 	}
 	if cfg.Masters <= 0 {
 		cfg.Masters = 1
 	}
+
 	mc := cfg.Master
 	if mc.AllocationInterval == 0 {
 		mc = master.DefaultConfig()
@@ -91,7 +108,10 @@ func New(cfg Config, logger *slog.Logger) (*Cluster, error) {
 		lns = append(lns, ln)
 		addrs = append(addrs, ln.Addr().String())
 	}
-	c := &Cluster{WorkDir: cfg.WorkDir}
+	c := &Cluster{WorkDir: cfg.WorkDir, TempWorkDir: temp}
+	if cfg.Resources != "" && cfg.Resources != orig {
+		c.AgentResources = cfg.Resources
+	}
 	for i, ln := range lns {
 		mci := mc
 		mci.Listener = ln
@@ -202,4 +222,18 @@ func (c *Cluster) WaitReady(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// splitResources is r's share for one of n agents: cpus (to a hundredth),
+// mem and disk divided, and the port range cut into n ranges.
+func splitResources(r resources.Resources, n int) string {
+	cpus := math.Floor(r.Scalar(resources.CPUs)/float64(n)*100) / 100
+	mem := math.Floor(r.Scalar(resources.Mem) / float64(n))
+	disk := math.Floor(r.Scalar(resources.Disk) / float64(n))
+	s := fmt.Sprintf("cpus:%g;mem:%g;disk:%g", max(cpus, 0.01), mem, disk)
+	lo, hi := resources.DefaultPorts.Begin, resources.DefaultPorts.End
+	if per := (hi - lo + 1) / uint64(n); per > 0 {
+		s += fmt.Sprintf(";ports:[%d-%d]", lo, lo+per-1)
+	}
+	return s
 }
