@@ -242,6 +242,12 @@ func (m *Master) gate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		if leader := m.reg.Leader(); leader != "" && leader != m.self {
+			if body, ok := forwardable(r); ok {
+				m.forwardToLeader(w, r, leader, body)
+				return
+			}
+		}
 		m.redirect(w, r.URL.RequestURI())
 	})
 }
