@@ -392,7 +392,7 @@ func redirectHost(location string) (string, error) {
 		return "", fmt.Errorf("no host in Location %q", location)
 	}
 	if err := checkMasterAddr(u.Host); err != nil {
-		return "", fmt.Errorf("Location %q: %w", location, err)
+		return "", fmt.Errorf("the Location %q: %w", location, err)
 	}
 	return u.Host, nil
 }

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	mesos "github.com/agora-dev/agora/api/mesos/v1"
 	schedpb "github.com/agora-dev/agora/api/mesos/v1/scheduler"
 	"github.com/agora-dev/agora/internal/allocator"
 	"github.com/agora-dev/agora/internal/registry"
@@ -312,14 +311,4 @@ func (m *Master) handleLeader(w http.ResponseWriter, r *http.Request) {
 // master stepped down.
 func (m *Master) notLeading(w http.ResponseWriter, r *http.Request) {
 	m.redirect(w, r.URL.RequestURI())
-}
-
-// partitionAwareInfo reports whether a FrameworkInfo has PARTITION_AWARE.
-func partitionAwareInfo(info *mesos.FrameworkInfo) bool {
-	for _, c := range info.GetCapabilities() {
-		if c.GetType() == mesos.FrameworkInfo_Capability_PARTITION_AWARE {
-			return true
-		}
-	}
-	return false
 }
