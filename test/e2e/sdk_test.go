@@ -103,7 +103,12 @@ func testSDKFailover(t *testing.T, c codec.Codec) {
 	}
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	ln.Close()
-	m := start(t, "master", "--port="+port)
+	// The registry persists across the restart (--work_dir), as in
+	// production: the restarted master knows the agent and does not answer
+	// a reconciliation for its task until it is back. (Without it, the
+	// answer would be TASK_LOST, and then the task could never come back.)
+	mwork := filepath.Join(work, "master")
+	m := start(t, "master", "--port="+port, "--work_dir="+mwork)
 	master := m.waitListening(t)
 	start(t, "agent", "--master="+master, "--port=0", "--work_dir="+filepath.Join(work, "agent"),
 		"--resources=cpus:2;mem:1024;disk:1024").waitListening(t)
@@ -137,7 +142,7 @@ func testSDKFailover(t *testing.T, c codec.Codec) {
 	// Drop the connection: restart the master.
 	_ = m.cmd.Process.Signal(syscall.SIGTERM)
 	<-m.done
-	start(t, "master", "--port="+port).waitListening(t)
+	start(t, "master", "--port="+port, "--work_dir="+mwork).waitListening(t)
 	waitFor(t, 30*time.Second, "the driver to re-subscribe", func() bool {
 		_, rereg, disc, _ := fw.snapshot()
 		return rereg >= 1 && disc >= 1 && d.Connected()
