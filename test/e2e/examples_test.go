@@ -99,7 +99,7 @@ func assertClean(t *testing.T, master string, agents []string) {
 
 func TestExampleMonteCarlo(t *testing.T) {
 	master, agents := cluster(t, 2)
-	out, errOut, code := runExample(t, "montecarlo", "--master="+master, "--timeout=60s", "--tasks=4", "1x2", "0", "1", "0", "1", "100000")
+	out, errOut, code := runExample(t, "montecarlo", "--master="+master, "--timeout=60s", "--tasks=4", "1x2", "0", "1", "0", "1", "300")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
@@ -108,8 +108,9 @@ func TestExampleMonteCarlo(t *testing.T) {
 		t.Fatalf("no area=<value> in output:\n%s", out)
 	}
 	area, err := strconv.ParseFloat(m[1], 64)
-	if err != nil || math.Abs(area-1.0/3) > 0.02 {
-		t.Errorf("area=%s, want 1/3 ± 0.02", m[1])
+	// The book's grid: deterministic, within 1% at a few hundred POINTS.
+	if err != nil || math.Abs(area-1.0/3) > 0.01/3 {
+		t.Errorf("area=%s, want 1/3 ± 1%%", m[1])
 	}
 	if n := strings.Count(out, "points under the curve"); n != 4 {
 		t.Errorf("%d task results, want 4:\n%s", n, out)
