@@ -173,7 +173,7 @@ func New(cfg Config, logger *slog.Logger) (*Master, error) {
 		return nil, err
 	}
 	m.self = self
-	m.raftLayer = registry.NewHTTPStreamLayer(self)
+	m.raftLayer = registry.NewHTTPStreamLayer(self, net.ParseIP(cfg.IP))
 	m.srv = &http.Server{Handler: m.routes(), ReadHeaderTimeout: 30 * time.Second}
 	if err := m.openRegistry(); err != nil {
 		_ = ln.Close()

@@ -42,6 +42,10 @@ var ErrTransportClosed = errors.New("registry: raft transport closed")
 type HTTPStreamLayer struct {
 	addr  net.Addr
 	conns chan net.Conn
+	// dialer dials the other masters, from the master's own IP when it
+	// listens on one (so that a multi-homed host talks to its group
+	// from the address the group knows).
+	dialer net.Dialer
 
 	once   sync.Once
 	closed chan struct{}
@@ -50,13 +54,18 @@ type HTTPStreamLayer struct {
 var _ raft.StreamLayer = (*HTTPStreamLayer)(nil)
 
 // NewHTTPStreamLayer returns a layer advertising addr (host:port, the
-// master's HTTP address as the other masters know it).
-func NewHTTPStreamLayer(addr string) *HTTPStreamLayer {
-	return &HTTPStreamLayer{
+// master's HTTP address as the other masters know it). A specific
+// localIP (the master's --ip) is the source of its connections.
+func NewHTTPStreamLayer(addr string, localIP ...net.IP) *HTTPStreamLayer {
+	l := &HTTPStreamLayer{
 		addr:   stringAddr(addr),
 		conns:  make(chan net.Conn, 16),
 		closed: make(chan struct{}),
 	}
+	if len(localIP) > 0 && localIP[0] != nil && !localIP[0].IsUnspecified() {
+		l.dialer.LocalAddr = &net.TCPAddr{IP: localIP[0]}
+	}
+	return l
 }
 
 // ServeHTTP takes over a connection that asks for the raft protocol.
@@ -119,7 +128,9 @@ func (l *HTTPStreamLayer) Addr() net.Addr { return l.addr }
 
 // Dial opens a raft connection to another master.
 func (l *HTTPStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	conn, err := net.DialTimeout("tcp", string(address), timeout)
+	d := l.dialer
+	d.Timeout = timeout
+	conn, err := d.Dial("tcp", string(address))
 	if err != nil {
 		return nil, err
 	}

@@ -73,7 +73,13 @@ func (p *proc) output() string {
 // test ends.
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(agoraBin, args...)}
+	return startProgram(t, agoraBin, args...)
+}
+
+// startProgram is start for any program (`ip netns exec NS agora ...`).
+func startProgram(t *testing.T, name string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(name, args...)}
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start agora %v: %v", args, err)
