@@ -30,6 +30,20 @@ var assets embed.FS
 const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'"
 
+// policy is ContentSecurityPolicy with the other masters of the group
+// allowed as connect sources: a console whose master died asks them who
+// leads now (GET /agora/v1/leader) before it moves to the leader.
+func policy(group []string) string {
+	if len(group) == 0 {
+		return ContentSecurityPolicy
+	}
+	srcs := "'self'"
+	for _, m := range group {
+		srcs += " http://" + m + " https://" + m
+	}
+	return strings.Replace(ContentSecurityPolicy, "connect-src 'self'", "connect-src "+srcs, 1)
+}
+
 type asset struct {
 	body []byte
 	etag string
@@ -38,7 +52,11 @@ type asset struct {
 
 // Handler serves the console: index.html at / and the assets under /static/.
 // Everything else is 404.
-func Handler() http.Handler {
+//
+// group lists the masters of the group (host:port); the console may ask
+// them where the leader is.
+func Handler(group ...string) http.Handler {
+	csp := policy(group)
 	files := map[string]asset{}
 	err := fs.WalkDir(assets, "static", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -70,7 +88,7 @@ func Handler() http.Handler {
 			return
 		}
 		h := w.Header()
-		h.Set("Content-Security-Policy", ContentSecurityPolicy)
+		h.Set("Content-Security-Policy", csp)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")

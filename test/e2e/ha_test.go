@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // haLaunch launches a `sleep` task on agent (any agent if "") and waits
@@ -304,4 +307,36 @@ func TestHAPartitionedAgentThenFailover(t *testing.T) {
 	if t.Failed() {
 		t.Log("plain:", plain.dump(), "aware:", aware.dump())
 	}
+}
+
+// TestWebUIFollowsLeader: the console opened on a standby moves to the
+// leader, and when the leader is killed it moves to the new one by asking
+// the other masters of the group.
+func TestWebUIFollowsLeader(t *testing.T) {
+	ctx := newBrowser(t, 90*time.Second)
+	c := startHA(t, 3, 1)
+	l := c.leader()
+	standby := (l + 1) % 3
+	if err := chromedp.Do(ctx, chromedp.Navigate("http://"+c.addrs[standby]+"/")); err != nil {
+		t.Fatal(err)
+	}
+	waitHost(t, ctx, 20*time.Second, c.addrs[l])
+	waitJS(t, ctx, 20*time.Second, "the overview to name the leader", textHas("main", "Leading master: "+c.addrs[l]))
+	c.kill9(l)
+	nl := c.waitLeader(20 * time.Second)
+	waitHost(t, ctx, 30*time.Second, c.addrs[nl])
+	waitJS(t, ctx, 20*time.Second, "the overview to name the new leader", textHas("main", "Leading master: "+c.addrs[nl]))
+}
+
+// waitHost waits until the page is served from host; evaluations that
+// fail while the page navigates are retried.
+func waitHost(t *testing.T, ctx context.Context, d time.Duration, host string) {
+	t.Helper()
+	var got string
+	waitFor(t, d, "the console to be on "+host, func() bool {
+		h, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.host`))
+		got = h
+		return err == nil && h == host
+	})
+	_ = got
 }
