@@ -1,6 +1,7 @@
 package master
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -188,10 +189,12 @@ func (m *Master) recoveredAgentsTimeout() {
 	})
 	frac := float64(len(ids)) / float64(max(m.registryAgents, 1))
 	if frac > m.cfg.RecoveryAgentRemovalLimit {
-		err := fmt.Errorf("post-recovery agent removal limit exceeded! After %v there were %d (%.0f%%) agents "+
+		// Mesos's words, capital letter included.
+		msg := fmt.Sprintf("Post-recovery agent removal limit exceeded! After %v there were %d (%.0f%%) agents "+
 			"recovered from the registry that did not reregister: %s. The configured removal limit is %.0f%%. "+
 			"Please investigate or increase this limit to proceed further",
 			m.cfg.AgentReregisterTimeout, len(ids), frac*100, strings.Join(ids, ", "), m.cfg.RecoveryAgentRemovalLimit*100)
+		err := errors.New(msg)
 		m.log.Error(err.Error())
 		select {
 		case m.fatal <- err:
