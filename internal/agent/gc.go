@@ -263,8 +263,11 @@ func (s *state) gcRemoved(paths []string, errs []error) {
 }
 
 // gcRecover schedules what a previous run left in <work_dir>/slaves and
-// nothing running needs, GCDelay after each directory's mtime. It runs
-// after recovery, before the loop starts.
+// nothing running needs, GCDelay after its last change: a run directory's
+// mtime; for an executor, framework or (previous) agent directory the
+// latest mtime of itself and what it holds down to the run directories,
+// since a directory's own mtime only tells when its first child was made.
+// It runs after recovery, before the loop starts.
 func (s *state) gcRecover() {
 	live := map[string]bool{}     // run directories of live executors
 	liveExec := map[string]bool{} // their executor directories
@@ -278,10 +281,11 @@ func (s *state) gcRecover() {
 			liveExec[filepath.Dir(filepath.Dir(e.directory))] = true
 		}
 	}
-	sched := func(p string) {
-		if fi, err := os.Lstat(p); err == nil && fi.IsDir() {
-			s.gc.schedule(p, fi.ModTime().Add(s.a.cfg.GCDelay))
+	mtime := func(p string) time.Time {
+		if fi, err := os.Lstat(p); err == nil {
+			return fi.ModTime()
 		}
+		return time.Time{}
 	}
 	subdirs := func(dir string) []string {
 		des, _ := os.ReadDir(dir)
@@ -293,25 +297,36 @@ func (s *state) gcRecover() {
 		}
 		return out
 	}
+	later := func(a, b time.Time) time.Time {
+		if b.After(a) {
+			return b
+		}
+		return a
+	}
+	sched := func(p string, t time.Time, keep bool) {
+		if !keep {
+			s.gc.schedule(p, t.Add(s.a.cfg.GCDelay))
+		}
+	}
 	for _, sd := range subdirs(filepath.Join(s.a.cfg.WorkDir, "slaves")) {
-		if filepath.Base(sd) != s.agentID {
-			sched(sd) // a previous agent id's: nothing of it is recovered
-		}
+		st := later(mtime(sd), mtime(filepath.Join(sd, "frameworks")))
 		for _, fd := range subdirs(filepath.Join(sd, "frameworks")) {
-			if !liveFw[fd] {
-				sched(fd)
-			}
+			ft := later(mtime(fd), mtime(filepath.Join(fd, "executors")))
 			for _, ed := range subdirs(filepath.Join(fd, "executors")) {
-				if !liveExec[ed] {
-					sched(ed)
-				}
+				et := later(mtime(ed), mtime(filepath.Join(ed, "runs")))
 				for _, rd := range subdirs(filepath.Join(ed, "runs")) {
-					if !live[rd] {
-						sched(rd)
-					}
+					rt := mtime(rd)
+					sched(rd, rt, live[rd])
+					et = later(et, rt)
 				}
+				sched(ed, et, liveExec[ed])
+				ft = later(ft, et)
 			}
+			sched(fd, ft, liveFw[fd])
+			st = later(st, ft)
 		}
+		// A previous agent id's directory: nothing of it is recovered.
+		sched(sd, st, filepath.Base(sd) == s.agentID)
 	}
 	if n := s.gc.pending(); n > 0 {
 		s.a.log.Info("sandbox paths scheduled for garbage collection after recovery", "paths", n)
