@@ -121,11 +121,12 @@ type Config struct {
 
 	// GCDelay is how long the sandboxes of ended executors and the
 	// directories of removed frameworks are kept (Mesos's --gc_delay);
-	// less when the disk fills up (GCDiskHeadroom); default 1 week.
+	// less when the disk fills up (GCDiskHeadroom); 0 means the default,
+	// 1 week.
 	GCDelay time.Duration
 	// DiskWatchInterval is how often the disk usage of WorkDir is checked
-	// to remove sandboxes sooner (Mesos's --disk_watch_interval); default
-	// 1 minute.
+	// to remove sandboxes sooner (Mesos's --disk_watch_interval); 0 means
+	// the default, 1 minute.
 	DiskWatchInterval time.Duration
 	// GCDiskHeadroom (0..1): at each disk check, paths older than
 	// GCDelay * max(0, 1 - GCDiskHeadroom - disk usage) are removed
