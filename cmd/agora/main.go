@@ -197,6 +197,12 @@ func agentFlags(fs *flag.FlagSet, c *agent.Config) {
 		return err
 	})
 	fs.StringVar(&c.Isolation, "isolation", c.Isolation, "executor isolation: auto (cgroups when writable, else posix), cgroups or posix")
+	flags.DurationVar(fs, &c.GCDelay, "gc_delay", c.GCDelay,
+		"how long the sandboxes of ended executors and removed frameworks are kept, e.g. 1weeks or 3days (less when the disk fills up)")
+	flags.DurationVar(fs, &c.DiskWatchInterval, "disk_watch_interval", c.DiskWatchInterval,
+		"how often the disk usage of work_dir is checked to remove sandboxes sooner")
+	fs.Float64Var(&c.GCDiskHeadroom, "gc_disk_headroom", c.GCDiskHeadroom,
+		"0.0-1.0: sandboxes older than gc_delay * max(0, 1 - gc_disk_headroom - disk usage) are removed at each disk check")
 }
 
 func runAgent(ctx context.Context, args []string) int {

@@ -118,6 +118,21 @@ type Config struct {
 	// start without writable cgroups), "posix" (rlimits and a /proc sweep)
 	// or "auto" (cgroups when available, else posix); default auto.
 	Isolation string
+
+	// GCDelay is how long the sandboxes of ended executors and the
+	// directories of removed frameworks are kept (Mesos's --gc_delay);
+	// less when the disk fills up (GCDiskHeadroom); 0 means the default,
+	// 1 week.
+	GCDelay time.Duration
+	// DiskWatchInterval is how often the disk usage of WorkDir is checked
+	// to remove sandboxes sooner (Mesos's --disk_watch_interval); 0 means
+	// the default, 1 minute.
+	DiskWatchInterval time.Duration
+	// GCDiskHeadroom (0..1): at each disk check, paths older than
+	// GCDelay * max(0, 1 - GCDiskHeadroom - disk usage) are removed
+	// (Mesos's --gc_disk_headroom); DefaultConfig sets 0.1, and 0 is
+	// kept as 0.
+	GCDiskHeadroom float64
 }
 
 // DefaultConfig returns the defaults of every field.
@@ -144,6 +159,9 @@ func DefaultConfig() Config {
 		MaxCompletedTasks:             1000,
 		FetcherCacheSize:              fetcher.DefaultCacheSize,
 		Isolation:                     string(isolation.Auto),
+		GCDelay:                       7 * 24 * time.Hour,
+		DiskWatchInterval:             time.Minute,
+		GCDiskHeadroom:                0.1,
 	}
 }
 
@@ -162,6 +180,10 @@ func (c Config) Validate() error {
 		return errors.New("agent: executor timeouts must not be negative")
 	case c.StatusUpdateRetry < 0, c.StatusUpdateRetryMax < 0, c.BackoffMin < 0, c.BackoffMax < 0, c.LeaderCheckInterval < 0:
 		return errors.New("agent: retry intervals must not be negative")
+	case c.GCDelay < 0, c.DiskWatchInterval < 0:
+		return errors.New("agent: gc_delay and disk_watch_interval must not be negative")
+	case !(c.GCDiskHeadroom >= 0 && c.GCDiskHeadroom <= 1):
+		return fmt.Errorf("agent: gc_disk_headroom %v is not between 0.0 and 1.0", c.GCDiskHeadroom)
 	case c.FetcherCacheSize < 0:
 		return errors.New("agent: fetcher cache size must not be negative")
 	}
@@ -214,6 +236,8 @@ func (c Config) withDefaults() Config {
 	setDur(&c.SubscribeTimeout, d.SubscribeTimeout)
 	setDur(&c.LeaderCheckInterval, d.LeaderCheckInterval)
 	setDur(&c.ExecutorHeartbeat, d.ExecutorHeartbeat)
+	setDur(&c.GCDelay, d.GCDelay)
+	setDur(&c.DiskWatchInterval, d.DiskWatchInterval)
 	setInt := func(v *int, def int) {
 		if *v == 0 {
 			*v = def
@@ -258,6 +282,10 @@ type Agent struct {
 	launchCtx    context.Context
 	stopLaunches context.CancelFunc
 	launchWG     sync.WaitGroup
+
+	// gcMu is held by a sandbox removal from its claim to its end and by a
+	// launch while it creates its sandbox (gc.go).
+	gcMu sync.Mutex
 
 	runMu  sync.Mutex
 	ran    bool
@@ -371,6 +399,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	a.st.startRecovered(adopted)
+	a.st.gcRecover()
 	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(a.ln) }()
@@ -378,6 +407,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	loopCtx, stopLoop := context.WithCancel(context.Background())
 	a.loopWG.Add(1)
 	go a.loop(loopCtx)
+	go a.watchDisk(loopCtx)
 
 	connCtx, stopConn := context.WithCancel(ctx)
 	connDone := make(chan struct{})

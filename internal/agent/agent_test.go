@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -502,7 +503,8 @@ func TestMasterRefusalIsRetried(t *testing.T) {
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()
 	c := DefaultConfig()
-	if c.Port != 5051 || c.ExecutorRegistrationTimeout != time.Minute || c.StatusUpdateRetry != 10*time.Second {
+	if c.Port != 5051 || c.ExecutorRegistrationTimeout != time.Minute || c.StatusUpdateRetry != 10*time.Second ||
+		c.GCDelay != 7*24*time.Hour || c.DiskWatchInterval != time.Minute || c.GCDiskHeadroom != 0.1 {
 		t.Errorf("defaults: %+v", c)
 	}
 	if err := c.Validate(); err == nil {
@@ -518,6 +520,11 @@ func TestConfigValidate(t *testing.T) {
 		func(c *Config) { c.Port = 70000 },
 		func(c *Config) { c.WorkDir = "" },
 		func(c *Config) { c.StatusUpdateRetry = -1 },
+		func(c *Config) { c.GCDiskHeadroom = 1.5 },
+		func(c *Config) { c.GCDiskHeadroom = -0.1 },
+		func(c *Config) { c.GCDiskHeadroom = math.NaN() },
+		func(c *Config) { c.GCDelay = -time.Second },
+		func(c *Config) { c.DiskWatchInterval = -time.Second },
 	} {
 		cc := c
 		bad(&cc)

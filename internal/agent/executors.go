@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -38,6 +39,9 @@ func (s *state) runTask(rt *agentpb.Event_RunTask) {
 	}
 	f.info = fi
 	f.terminating = false
+	if s.agentID != "" {
+		s.gcUnschedule(s.a.frameworkDir(s.agentID, fwID))
+	}
 
 	if tg := rt.GetTaskGroup(); tg != nil {
 		s.runTaskGroup(f, rt.GetExecutorInfo(), tg)
@@ -181,6 +185,7 @@ func (s *state) newExecutorKind(f *framework, ei *mesos.ExecutorInfo, command, d
 	}
 	e.directory = s.a.sandboxDir(s.agentID, f.id, e.id, e.containerID)
 	f.executors[e.id] = e
+	s.gcUnschedule(filepath.Dir(filepath.Dir(e.directory)))
 	spec := s.launchSpec(e)
 	spec.limits = limitsOf(append(append([]*mesos.Resource(nil), ei.GetResources()...), taskRes...))
 	s.a.log.Info("launching executor", "framework_id", f.id, "executor_id", e.id, "container_id", e.containerID,
@@ -435,6 +440,7 @@ func (s *state) executorTerminated(e *executor, ex *proc.Exit) {
 	}
 
 	delete(f.executors, e.id)
+	s.gcExecutorEnded(e)
 	f.completedExecutors = append(f.completedExecutors, e)
 	if n := len(f.completedExecutors) - s.a.cfg.MaxCompletedExecutors; n > 0 {
 		f.completedExecutors = f.completedExecutors[n:]

@@ -12,6 +12,8 @@ type sandboxFiles interface {
 	http.Handler
 	// Attach makes realPath browsable under virtualPath.
 	Attach(virtualPath, realPath string)
+	// Detach removes the attachment of virtualPath.
+	Detach(virtualPath string)
 }
 
 var _ sandboxFiles = (*files.Files)(nil)

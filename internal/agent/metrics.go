@@ -51,6 +51,13 @@ func agentMappings() []metrics.Mapping {
 		c("slave/invalid_framework_messages", "mesos_agent_framework_messages_total", "Framework messages for executors, by whether they were delivered.", "valid", "false"),
 		c("slave/executors_terminated", "mesos_agent_executors_terminated_total", "Executors that ended."),
 		c("slave/container_launch_errors", "mesos_agent_container_launch_errors_total", "Executors that failed to launch (fetch, start)."),
+		c("gc/path_removals_succeeded", "mesos_agent_gc_path_removals_total", "Sandbox paths garbage-collected, by result.", "result", "succeeded"),
+		c("gc/path_removals_failed", "mesos_agent_gc_path_removals_total", "Sandbox paths garbage-collected, by result.", "result", "failed"),
+		g("gc/path_removals_pending", "mesos_agent_gc_path_removals_pending", "Sandbox paths scheduled for garbage collection."),
+		g("containerizer/fetcher/cache_size_total_bytes", "mesos_agent_fetcher_cache_size_total_bytes", "Size bound of the fetcher cache."),
+		g("containerizer/fetcher/cache_size_used_bytes", "mesos_agent_fetcher_cache_size_used_bytes", "Bytes of completed downloads in the fetcher cache."),
+		c("containerizer/fetcher/task_fetches_succeeded", "mesos_agent_fetcher_task_fetches_total", "Fetches of a task's URIs, by result.", "result", "succeeded"),
+		c("containerizer/fetcher/task_fetches_failed", "mesos_agent_fetcher_task_fetches_total", "Fetches of a task's URIs, by result.", "result", "failed"),
 	)
 	out = append(out, metrics.Resources("slave", "mesos_agent", "total", "used")...)
 	return append(out, metrics.SystemMappings()...)

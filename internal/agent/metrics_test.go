@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/agora-dev/agora/internal/metrics"
@@ -18,6 +19,11 @@ func TestAgentMetricsMappings(t *testing.T) {
 		"slave/executors_registering", "slave/executors_running", "slave/executors_terminating"} {
 		known[k] = true
 	}
+	for _, k := range []string{"gc/path_removals_succeeded", "gc/path_removals_failed", "gc/path_removals_pending",
+		"containerizer/fetcher/cache_size_total_bytes", "containerizer/fetcher/cache_size_used_bytes",
+		"containerizer/fetcher/task_fetches_succeeded", "containerizer/fetcher/task_fetches_failed"} {
+		known[k] = true
+	}
 	for _, k := range agentEventKeys {
 		known["slave/"+k] = true
 	}
@@ -30,6 +36,35 @@ func TestAgentMetricsMappings(t *testing.T) {
 	for _, k := range metrics.Keys(agentMappings()) {
 		if !known[k] {
 			t.Errorf("mapping of unknown key %s", k)
+		}
+	}
+}
+
+// Every key of the agent's /metrics/snapshot reaches /metrics, except
+// ratios of exported metrics.
+func TestAgentMetricsMappingsCoverSnapshot(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Master = "127.0.0.1:1"
+	cfg.Port = 0
+	cfg.WorkDir = t.TempDir()
+	cfg.Resources = "cpus:1;mem:128;disk:100"
+	cfg.Isolation = "posix"
+	a, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.ln.Close()
+	snap := a.st.metrics() // the loop is not running: this goroutine owns the state
+	mapped := map[string]bool{}
+	for _, k := range metrics.Keys(agentMappings()) {
+		mapped[k] = true
+		if _, ok := snap[k]; !ok {
+			t.Errorf("mapping of %s, which the snapshot lacks", k)
+		}
+	}
+	for k := range snap {
+		if !mapped[k] && !strings.HasSuffix(k, "_percent") {
+			t.Errorf("snapshot key %s is not exported to Prometheus", k)
 		}
 	}
 }

@@ -145,7 +145,11 @@ func boolDigit(b bool) string {
 // launch creates the sandbox, fetches URIs, creates the container and
 // starts the executor process in it. It runs off the loop.
 func (a *Agent) launch(ctx context.Context, spec launchSpec) (*proc.Process, isolation.Container, error) {
-	if err := os.MkdirAll(spec.dir, 0o755); err != nil {
+	// Not while a garbage collection removes an ancestor (gc.go).
+	a.gcMu.Lock()
+	err := os.MkdirAll(spec.dir, 0o755)
+	if err != nil {
+		a.gcMu.Unlock()
 		return nil, nil, fmt.Errorf("create sandbox %q: %w", spec.dir, err)
 	}
 	latest := filepath.Join(filepath.Dir(spec.dir), "latest")
@@ -153,6 +157,7 @@ func (a *Agent) launch(ctx context.Context, spec launchSpec) (*proc.Process, iso
 	if err := os.Symlink(filepath.Base(spec.dir), latest); err != nil {
 		a.log.Warn("cannot link latest run", "path", latest, "err", err)
 	}
+	a.gcMu.Unlock()
 	a.attachSandbox(spec)
 	for _, f := range []string{spec.proc.Stdout, spec.proc.Stderr} {
 		if fh, err := os.OpenFile(f, os.O_CREATE|os.O_WRONLY, 0o644); err == nil {

@@ -29,6 +29,10 @@ type state struct {
 	counters map[mesos.TaskState]int
 	// events counts slave/<name> events for /metrics/snapshot.
 	events map[string]int
+
+	// Sandbox garbage collection (gc.go).
+	gc  *gcScheduler
+	gcs gcStats
 }
 
 func newState(a *Agent) *state {
@@ -37,6 +41,8 @@ func newState(a *Agent) *state {
 		frameworks: make(map[string]*framework),
 		counters:   make(map[mesos.TaskState]int),
 		events:     make(map[string]int),
+		gc:         newGCScheduler(),
+		gcs:        gcStats{again: -1},
 	}
 	s.updates = newUpdateManager(s)
 	return s
@@ -229,6 +235,9 @@ func (s *state) maybeRemoveFramework(f *framework) {
 		return
 	}
 	delete(s.frameworks, f.id)
+	if s.agentID != "" {
+		s.gcSchedule(s.a.frameworkDir(s.agentID, f.id), time.Now())
+	}
 	s.completedFrameworks = append(s.completedFrameworks, f)
 	if n := len(s.completedFrameworks) - s.a.cfg.MaxCompletedFrameworks; n > 0 {
 		s.completedFrameworks = s.completedFrameworks[n:]
@@ -238,6 +247,9 @@ func (s *state) maybeRemoveFramework(f *framework) {
 
 func (s *state) stopTimers() {
 	s.updates.stopTimers()
+	if s.gcs.timer != nil {
+		s.gcs.timer.Stop()
+	}
 	for _, f := range s.frameworks {
 		for _, e := range f.executors {
 			e.stopTimers()

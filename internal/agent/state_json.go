@@ -323,6 +323,14 @@ func (s *state) metrics() map[string]float64 {
 		}
 		m["slave/"+name+"_percent"] = pct
 	}
+	m["gc/path_removals_succeeded"] = float64(s.gcs.succeeded)
+	m["gc/path_removals_failed"] = float64(s.gcs.failed)
+	m["gc/path_removals_pending"] = float64(s.gc.pending() + s.gcs.removing)
+	fs := a.fetcher.Stats()
+	m["containerizer/fetcher/cache_size_total_bytes"] = float64(fs.CacheSizeTotalBytes)
+	m["containerizer/fetcher/cache_size_used_bytes"] = float64(fs.CacheSizeUsedBytes)
+	m["containerizer/fetcher/task_fetches_succeeded"] = float64(fs.TaskFetchesSucceeded)
+	m["containerizer/fetcher/task_fetches_failed"] = float64(fs.TaskFetchesFailed)
 	metrics.System(m)
 	return m
 }

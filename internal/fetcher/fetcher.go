@@ -41,6 +41,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
@@ -83,6 +84,30 @@ type Fetcher struct {
 	client *http.Client
 	log    *slog.Logger
 	cache  *cache
+
+	// Fetch calls with URIs that succeeded and failed (Mesos's
+	// containerizer/fetcher/task_fetches_{succeeded,failed}).
+	succeeded, failed atomic.Int64
+}
+
+// Stats are the fetcher's metrics, under Mesos's names
+// containerizer/fetcher/*.
+type Stats struct {
+	CacheSizeTotalBytes  int64 // the cache's bound
+	CacheSizeUsedBytes   int64 // bytes of completed cache entries
+	TaskFetchesSucceeded int64
+	TaskFetchesFailed    int64
+}
+
+// Stats reports the fetcher's metrics.
+func (f *Fetcher) Stats() Stats {
+	_, used := f.cache.usage()
+	return Stats{
+		CacheSizeTotalBytes:  f.cfg.CacheSize,
+		CacheSizeUsedBytes:   used,
+		TaskFetchesSucceeded: f.succeeded.Load(),
+		TaskFetchesFailed:    f.failed.Load(),
+	}
 }
 
 // Error is a failed fetch of one URI.
@@ -145,16 +170,19 @@ func (f *Fetcher) Fetch(ctx context.Context, uris []*mesos.CommandInfo_URI, sand
 	}
 	root, err := os.OpenRoot(sandbox)
 	if err != nil {
+		f.failed.Add(1)
 		return fmt.Errorf("open sandbox: %w", err)
 	}
 	defer root.Close()
 	for _, u := range uris {
 		if err := f.fetchOne(ctx, u, root, user, log); err != nil {
+			f.failed.Add(1)
 			fe := &Error{URI: u.GetValue(), Err: err}
 			fmt.Fprintln(log, fe.Error())
 			return fe
 		}
 	}
+	f.succeeded.Add(1)
 	return nil
 }
 

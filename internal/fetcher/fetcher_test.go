@@ -351,6 +351,9 @@ func TestNotFound(t *testing.T) {
 	if n, _ := f.CacheUsage(); n != 0 {
 		t.Errorf("%d cache entries after failures", n)
 	}
+	if st := f.Stats(); st.TaskFetchesFailed != 2 || st.TaskFetchesSucceeded != 0 || st.CacheSizeUsedBytes != 0 {
+		t.Errorf("Stats() = %+v, want 2 failed fetches", st)
+	}
 }
 
 func TestLocalFiles(t *testing.T) {
@@ -474,6 +477,10 @@ func TestCacheHit(t *testing.T) {
 	}
 	if n, b := f.CacheUsage(); n != 3 || b != int64(len(tgz))+12 {
 		t.Errorf("cache usage %d entries %d bytes", n, b)
+	}
+	want := Stats{CacheSizeTotalBytes: DefaultCacheSize, CacheSizeUsedBytes: int64(len(tgz)) + 12, TaskFetchesSucceeded: 4}
+	if st := f.Stats(); st != want {
+		t.Errorf("Stats() = %+v, want %+v", st, want)
 	}
 }
 
