@@ -20,7 +20,7 @@ import (
 type outputStream struct {
 	resp *http.Response
 	recs chan *agentapi.ProcessIO // closed at the end of the stream
-	buf  bytes.Buffer              // what has arrived, STDOUT and STDERR
+	buf  bytes.Buffer             // what has arrived, STDOUT and STDERR
 }
 
 // streamCall POSTs a call whose answer is a ProcessIO stream (c encodes
