@@ -299,7 +299,7 @@ func execTask(ctx context.Context, c *opClient, prefix string, cmd []string, tty
 	}
 	var term *os.File
 	if tty {
-		restore := func() {}
+		var restore func()
 		term, restore, err = rawTerminal(stdin)
 		if err != nil {
 			return err

@@ -407,7 +407,7 @@ func openTaskTTY(spec *proc.Spec) (*os.File, error) {
 	}
 	f, err := os.OpenFile(name, os.O_RDWR, 0)
 	if err != nil {
-		return nil, fmt.Errorf("Failed to open the container's tty: %v", err)
+		return nil, fmt.Errorf("failed to open the container's tty: %v", err)
 	}
 	spec.Stdio = [3]*os.File{f, f, f}
 	spec.TTY = true

@@ -55,7 +55,8 @@ const (
 	Call_GET_RESOURCE_PROVIDERS Call_Type = 26
 	// Deprecated: Marked as deprecated in api/mesos/v1/agent/agent.proto.
 	Call_LAUNCH_NESTED_CONTAINER Call_Type = 14
-	// Deprecated: Marked as deprecated in api/mesos/v1/agent/agent.proto.
+	// Mesos deprecates WAIT_NESTED_CONTAINER for WAIT_CONTAINER; Agora
+	// answers it (nested sessions), so it is not marked deprecated here.
 	Call_WAIT_NESTED_CONTAINER Call_Type = 15
 	// Deprecated: Marked as deprecated in api/mesos/v1/agent/agent.proto.
 	Call_KILL_NESTED_CONTAINER Call_Type = 16
@@ -264,9 +265,8 @@ const (
 	Response_GET_TASKS              Response_Type = 12
 	Response_GET_AGENT              Response_Type = 14
 	Response_GET_RESOURCE_PROVIDERS Response_Type = 16
-	// Deprecated: Marked as deprecated in api/mesos/v1/agent/agent.proto.
-	Response_WAIT_NESTED_CONTAINER Response_Type = 13
-	Response_WAIT_CONTAINER        Response_Type = 15
+	Response_WAIT_NESTED_CONTAINER  Response_Type = 13 // deprecated by Mesos, answered by Agora
+	Response_WAIT_CONTAINER         Response_Type = 15
 )
 
 // Enum value maps for Response_Type.
@@ -531,10 +531,9 @@ func (ProcessIO_Control_Type) EnumDescriptor() ([]byte, []int) {
 }
 
 type Call struct {
-	state      protoimpl.MessageState `protogen:"open.v1"`
-	Type       *Call_Type             `protobuf:"varint,1,opt,name=type,enum=mesos.v1.agent.Call_Type" json:"type,omitempty"`
-	GetMetrics *Call_GetMetrics       `protobuf:"bytes,2,opt,name=get_metrics,json=getMetrics" json:"get_metrics,omitempty"`
-	// Deprecated: Marked as deprecated in api/mesos/v1/agent/agent.proto.
+	state                        protoimpl.MessageState             `protogen:"open.v1"`
+	Type                         *Call_Type                         `protobuf:"varint,1,opt,name=type,enum=mesos.v1.agent.Call_Type" json:"type,omitempty"`
+	GetMetrics                   *Call_GetMetrics                   `protobuf:"bytes,2,opt,name=get_metrics,json=getMetrics" json:"get_metrics,omitempty"`
 	WaitNestedContainer          *Call_WaitNestedContainer          `protobuf:"bytes,7,opt,name=wait_nested_container,json=waitNestedContainer" json:"wait_nested_container,omitempty"`
 	LaunchNestedContainerSession *Call_LaunchNestedContainerSession `protobuf:"bytes,9,opt,name=launch_nested_container_session,json=launchNestedContainerSession" json:"launch_nested_container_session,omitempty"`
 	AttachContainerInput         *Call_AttachContainerInput         `protobuf:"bytes,10,opt,name=attach_container_input,json=attachContainerInput" json:"attach_container_input,omitempty"`
@@ -588,7 +587,6 @@ func (x *Call) GetGetMetrics() *Call_GetMetrics {
 	return nil
 }
 
-// Deprecated: Marked as deprecated in api/mesos/v1/agent/agent.proto.
 func (x *Call) GetWaitNestedContainer() *Call_WaitNestedContainer {
 	if x != nil {
 		return x.WaitNestedContainer
@@ -2043,12 +2041,12 @@ var File_api_mesos_v1_agent_agent_proto protoreflect.FileDescriptor
 
 const file_api_mesos_v1_agent_agent_proto_rawDesc = "" +
 	"\n" +
-	"\x1eapi/mesos/v1/agent/agent.proto\x12\x0emesos.v1.agent\x1a\x18api/mesos/v1/mesos.proto\"\xfa\x10\n" +
+	"\x1eapi/mesos/v1/agent/agent.proto\x12\x0emesos.v1.agent\x1a\x18api/mesos/v1/mesos.proto\"\xf2\x10\n" +
 	"\x04Call\x12-\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x19.mesos.v1.agent.Call.TypeR\x04type\x12@\n" +
 	"\vget_metrics\x18\x02 \x01(\v2\x1f.mesos.v1.agent.Call.GetMetricsR\n" +
-	"getMetrics\x12`\n" +
-	"\x15wait_nested_container\x18\a \x01(\v2(.mesos.v1.agent.Call.WaitNestedContainerB\x02\x18\x01R\x13waitNestedContainer\x12x\n" +
+	"getMetrics\x12\\\n" +
+	"\x15wait_nested_container\x18\a \x01(\v2(.mesos.v1.agent.Call.WaitNestedContainerR\x13waitNestedContainer\x12x\n" +
 	"\x1flaunch_nested_container_session\x18\t \x01(\v21.mesos.v1.agent.Call.LaunchNestedContainerSessionR\x1claunchNestedContainerSession\x12_\n" +
 	"\x16attach_container_input\x18\n" +
 	" \x01(\v2).mesos.v1.agent.Call.AttachContainerInputR\x14attachContainerInput\x12b\n" +
@@ -2078,7 +2076,7 @@ const file_api_mesos_v1_agent_agent_proto_rawDesc = "" +
 	"\n" +
 	"PROCESS_IO\x10\x02\x1aQ\n" +
 	"\x15AttachContainerOutput\x128\n" +
-	"\fcontainer_id\x18\x01 \x02(\v2\x15.mesos.v1.ContainerIDR\vcontainerId\"\x8a\x06\n" +
+	"\fcontainer_id\x18\x01 \x02(\v2\x15.mesos.v1.ContainerIDR\vcontainerId\"\x86\x06\n" +
 	"\x04Type\x12\v\n" +
 	"\aUNKNOWN\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -2100,8 +2098,8 @@ const file_api_mesos_v1_agent_agent_proto_rawDesc = "" +
 	"\tGET_TASKS\x10\r\x12\r\n" +
 	"\tGET_AGENT\x10\x14\x12\x1a\n" +
 	"\x16GET_RESOURCE_PROVIDERS\x10\x1a\x12\x1f\n" +
-	"\x17LAUNCH_NESTED_CONTAINER\x10\x0e\x1a\x02\b\x01\x12\x1d\n" +
-	"\x15WAIT_NESTED_CONTAINER\x10\x0f\x1a\x02\b\x01\x12\x1d\n" +
+	"\x17LAUNCH_NESTED_CONTAINER\x10\x0e\x1a\x02\b\x01\x12\x19\n" +
+	"\x15WAIT_NESTED_CONTAINER\x10\x0f\x12\x1d\n" +
 	"\x15KILL_NESTED_CONTAINER\x10\x10\x1a\x02\b\x01\x12\x1f\n" +
 	"\x17REMOVE_NESTED_CONTAINER\x10\x15\x1a\x02\b\x01\x12#\n" +
 	"\x1fLAUNCH_NESTED_CONTAINER_SESSION\x10\x11\x12\x1a\n" +
@@ -2115,7 +2113,7 @@ const file_api_mesos_v1_agent_agent_proto_rawDesc = "" +
 	"\x1fUPDATE_RESOURCE_PROVIDER_CONFIG\x10\x1c\x12#\n" +
 	"\x1fREMOVE_RESOURCE_PROVIDER_CONFIG\x10\x1d\x12\x1f\n" +
 	"\x1bMARK_RESOURCE_PROVIDER_GONE\x10 \x12\x10\n" +
-	"\fPRUNE_IMAGES\x10\x1e\"\xb9\x19\n" +
+	"\fPRUNE_IMAGES\x10\x1e\"\xb5\x19\n" +
 	"\bResponse\x121\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1d.mesos.v1.agent.Response.TypeR\x04type\x12A\n" +
 	"\n" +
@@ -2186,7 +2184,7 @@ const file_api_mesos_v1_agent_agent_proto_rawDesc = "" +
 	"exitStatus\x12)\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x13.mesos.v1.TaskStateR\x05state\x123\n" +
 	"\x06reason\x18\x03 \x01(\x0e2\x1b.mesos.v1.TaskStatus.ReasonR\x06reason\x12\x18\n" +
-	"\amessage\x18\x05 \x01(\tR\amessage\"\xd5\x02\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\"\xd1\x02\n" +
 	"\x04Type\x12\v\n" +
 	"\aUNKNOWN\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -2206,8 +2204,8 @@ const file_api_mesos_v1_agent_agent_proto_rawDesc = "" +
 	"\x0eGET_OPERATIONS\x10\x11\x12\r\n" +
 	"\tGET_TASKS\x10\f\x12\r\n" +
 	"\tGET_AGENT\x10\x0e\x12\x1a\n" +
-	"\x16GET_RESOURCE_PROVIDERS\x10\x10\x12\x1d\n" +
-	"\x15WAIT_NESTED_CONTAINER\x10\r\x1a\x02\b\x01\x12\x12\n" +
+	"\x16GET_RESOURCE_PROVIDERS\x10\x10\x12\x19\n" +
+	"\x15WAIT_NESTED_CONTAINER\x10\r\x12\x12\n" +
 	"\x0eWAIT_CONTAINER\x10\x0f\"\x9e\x05\n" +
 	"\tProcessIO\x122\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1e.mesos.v1.agent.ProcessIO.TypeR\x04type\x122\n" +
