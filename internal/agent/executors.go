@@ -218,6 +218,7 @@ func (s *state) launched(e *executor, p *proc.Process, c isolation.Container, er
 		// The container ends with its executor, as with Mesos's launchers.
 		s.a.destroyContainer(c, cid, dir)
 		s.a.releaseTaskTTY(cid)
+		s.a.endSessionsOf(cid)
 		s.a.post(func() {
 			if lim != nil {
 				e.limitation = lim

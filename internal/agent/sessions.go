@@ -308,6 +308,28 @@ func (a *Agent) releaseTaskTTY(containerID string) {
 	}
 }
 
+// endSessionsOf kills the nested container sessions of an executor's
+// container once the executor has exited: nested containers end with
+// their parent, as in Mesos (with cgroups the container's destruction has
+// already killed them; with posix isolation nothing else would).
+func (a *Agent) endSessionsOf(containerID string) {
+	a.iosMu.Lock()
+	var live []*session
+	for key, s := range a.sessions {
+		select {
+		case <-s.exit:
+		default:
+			if strings.HasPrefix(key, containerID+".") {
+				live = append(live, s)
+			}
+		}
+	}
+	a.iosMu.Unlock()
+	for _, s := range live {
+		s.p.Kill(0)
+	}
+}
+
 // streamCodec is the codec of a streaming response's records: Accept
 // allowing application/recordio takes Message-Accept (JSON when absent),
 // else Accept itself.

@@ -6,9 +6,11 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	agentpb "github.com/agora-dev/agora/api/agora/agent/v1"
 	"github.com/agora-dev/agora/api/codec"
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
 	agentapi "github.com/agora-dev/agora/api/mesos/v1/agent"
@@ -324,4 +326,39 @@ func TestAttachTTYTask(t *testing.T) {
 	in.end()
 	out.drain() // ends with the container
 	m.waitState(t, "t1", mesos.TaskState_TASK_FINISHED)
+}
+
+// TestNestedSessionEndsWithParent kills a task while a session runs in its
+// container: the session ends with it.
+func TestNestedSessionEndsWithParent(t *testing.T) {
+	t.Parallel()
+	m := newFakeMaster(t)
+	a := startAgent(t, m, nil)
+	m.send(runTaskEvent("fw1", commandTask("t1", "sleep 60")))
+	parent := runningContainer(t, m, "t1")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	id := nestedID(parent, "long")
+	out := streamCall(t, ctx, a, codec.JSON, &agentapi.Call{
+		Type: agentapi.Call_LAUNCH_NESTED_CONTAINER_SESSION.Enum(),
+		LaunchNestedContainerSession: &agentapi.Call_LaunchNestedContainerSession{
+			ContainerId: id,
+			Command:     &mesos.CommandInfo{Value: proto.String("echo started; exec sleep 600")},
+		},
+	})
+	if !out.until(t, "started\n") {
+		t.Fatalf("session ended early: %q", out.buf.String())
+	}
+	m.send(&agentpb.Event{Type: agentpb.Event_KILL_TASK.Enum(), KillTask: &agentpb.Event_KillTask{
+		FrameworkId: &mesos.FrameworkID{Value: proto.String("fw1")}, TaskId: &mesos.TaskID{Value: proto.String("t1")},
+	}})
+	m.waitState(t, "t1", mesos.TaskState_TASK_KILLED)
+	out.drain() // ends: the session died with its parent
+	resp := mustOp(t, a, codec.JSON, &agentapi.Call{
+		Type:                agentapi.Call_WAIT_NESTED_CONTAINER.Enum(),
+		WaitNestedContainer: &agentapi.Call_WaitNestedContainer{ContainerId: id},
+	}, agentapi.Response_WAIT_NESTED_CONTAINER)
+	if st := syscall.WaitStatus(resp.GetWaitNestedContainer().GetExitStatus()); !st.Signaled() {
+		t.Errorf("session exit status %v, want killed by a signal", st)
+	}
 }
