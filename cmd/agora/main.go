@@ -45,6 +45,12 @@ var commands = []command{
 	{"tasks", "list the tasks (--all: with completed ones)", func(ctx context.Context, args []string) int { return cli.Tasks(ctx, args, os.Stdout, os.Stderr) }},
 	{"task", "show one task, and why it is not running", func(ctx context.Context, args []string) int { return cli.Task(ctx, args, os.Stdout, os.Stderr) }},
 	{"logs", "print (-f: follow) a task's stdout or stderr", func(ctx context.Context, args []string) int { return cli.Logs(ctx, args, os.Stdout, os.Stderr) }},
+	{"exec", "run a command in a running task's container (-t: on a pty)", func(ctx context.Context, args []string) int {
+		return cli.Exec(ctx, args, os.Stdin, os.Stdout, os.Stderr)
+	}},
+	{"attach", "attach to the output (and, with a tty, the input) of a running task", func(ctx context.Context, args []string) int {
+		return cli.Attach(ctx, args, os.Stdin, os.Stdout, os.Stderr)
+	}},
 	{"kill", "kill a task", func(ctx context.Context, args []string) int { return cli.Kill(ctx, args, os.Stdout, os.Stderr) }},
 	{"teardown", "tear a framework down", func(ctx context.Context, args []string) int { return cli.Teardown(ctx, args, os.Stdout, os.Stderr) }},
 	{"executor", "the built-in command executor (started by agents)", func(ctx context.Context, args []string) int {

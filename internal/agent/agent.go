@@ -257,6 +257,13 @@ func (c Config) withDefaults() Config {
 
 // Agent is a running agent. Create it with New and start it with Run.
 type Agent struct {
+	// The IO switchboards of containers (sessions.go), by switchKey,
+	// and the nested container sessions started, for WAIT_NESTED_CONTAINER.
+	iosMu        sync.Mutex
+	ios          map[string]*ioSwitch
+	sessions     map[string]*session
+	sessionOrder []string
+
 	// sweep kills what is left of a container without exact cgroups
 	// (sweepContainer; replaced in a fuzz test).
 	sweep     func(containerID, sandbox string) int

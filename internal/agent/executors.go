@@ -83,7 +83,7 @@ func (s *state) runTask(rt *agentpb.Event_RunTask) {
 				mesos.TaskStatus_REASON_TASK_INVALID, fmt.Sprintf("an executor with id %q already exists", taskID)))
 			return
 		}
-		e = s.newExecutor(f, s.commandExecutorInfo(fi, ti), true, ti.GetResources())
+		e = s.newExecutorKind(f, s.commandExecutorInfo(fi, ti), true, false, ti.GetResources(), ti.GetContainer().GetTtyInfo())
 	}
 
 	t := &task{ex: e, info: ti, state: mesos.TaskState_TASK_STAGING, queued: true}
@@ -166,13 +166,13 @@ func (s *state) commandExecutorInfo(fi *mesos.FrameworkInfo, ti *mesos.TaskInfo)
 // newExecutor registers an executor and starts launching it, in a
 // container sized for the executor and its first tasks' resources.
 func (s *state) newExecutor(f *framework, ei *mesos.ExecutorInfo, command bool, taskRes []*mesos.Resource) *executor {
-	return s.newExecutorKind(f, ei, command, false, taskRes)
+	return s.newExecutorKind(f, ei, command, false, taskRes, nil)
 }
 
 // newExecutorKind is newExecutor for the command executor, the default
 // executor or (both false) a custom executor.
 func (s *state) newExecutorKind(f *framework, ei *mesos.ExecutorInfo, command, defaultExec bool,
-	taskRes []*mesos.Resource,
+	taskRes []*mesos.Resource, tty *mesos.TTYInfo,
 ) *executor {
 	e := &executor{
 		fw:          f,
@@ -188,6 +188,7 @@ func (s *state) newExecutorKind(f *framework, ei *mesos.ExecutorInfo, command, d
 	s.gcUnschedule(filepath.Dir(filepath.Dir(e.directory)))
 	spec := s.launchSpec(e)
 	spec.limits = limitsOf(append(append([]*mesos.Resource(nil), ei.GetResources()...), taskRes...))
+	spec.containerID, spec.tty = e.containerID, tty
 	s.a.log.Info("launching executor", "framework_id", f.id, "executor_id", e.id, "container_id", e.containerID,
 		"directory", e.directory)
 	ctx, cancel := context.WithCancel(s.a.launchCtx)
@@ -221,6 +222,8 @@ func (s *state) launched(e *executor, p *proc.Process, c isolation.Container, er
 		lim := checkMemoryLimitation(c)
 		// The container ends with its executor, as with Mesos's launchers.
 		s.a.destroyContainer(c, cid, dir)
+		s.a.releaseTaskTTY(cid)
+		s.a.endSessionsOf(cid)
 		s.a.post(func() {
 			if lim != nil {
 				e.limitation = lim

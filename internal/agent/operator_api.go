@@ -6,10 +6,12 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/agora-dev/agora/api/codec"
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
 	agentapi "github.com/agora-dev/agora/api/mesos/v1/agent"
+	"github.com/agora-dev/agora/api/recordio"
 	"github.com/agora-dev/agora/internal/httpapi"
 	"google.golang.org/protobuf/proto"
 )
@@ -32,8 +34,28 @@ func (a *Agent) operatorRoutes(mux *http.ServeMux) {
 }
 
 func (a *Agent) handleOperatorAPI(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost && mediaOf(r.Header.Get("Content-Type")) == mediaRecordIO {
+		a.handleStreamingRequest(w, r)
+		return
+	}
 	call := &agentapi.Call{}
 	if _, ok := httpapi.DecodeCall(w, r, call); !ok {
+		return
+	}
+	if msg := validateOperatorCall(call); msg != "" {
+		http.Error(w, "Failed to validate agent::Call: "+msg, http.StatusBadRequest)
+		return
+	}
+	switch call.GetType() {
+	case agentapi.Call_LAUNCH_NESTED_CONTAINER_SESSION:
+		a.handleLaunchSession(w, r, call)
+		return
+	case agentapi.Call_ATTACH_CONTAINER_OUTPUT:
+		a.handleAttachOutput(w, r, call)
+		return
+	case agentapi.Call_ATTACH_CONTAINER_INPUT:
+		httpapi.TextError(w, http.StatusUnsupportedMediaType,
+			"Expecting 'Content-Type' of application/recordio for the streaming ATTACH_CONTAINER_INPUT call")
 		return
 	}
 	out, ok := codec.ForAccept(r.Header.Values("Accept"))
@@ -42,8 +64,8 @@ func (a *Agent) handleOperatorAPI(w http.ResponseWriter, r *http.Request) {
 			http.StatusNotAcceptable)
 		return
 	}
-	if msg := validateOperatorCall(call); msg != "" {
-		http.Error(w, "Failed to validate agent::Call: "+msg, http.StatusBadRequest)
+	if call.GetType() == agentapi.Call_WAIT_NESTED_CONTAINER {
+		a.handleWaitNested(w, r, out, call)
 		return
 	}
 	build := operatorQuery(call.GetType())
@@ -80,8 +102,55 @@ func validateOperatorCall(c *agentapi.Call) string {
 		return "Expecting 'type' to be present"
 	case c.GetType() == agentapi.Call_GET_METRICS && c.GetMetrics == nil:
 		return "Expecting 'get_metrics' to be present"
+	case c.GetType() == agentapi.Call_LAUNCH_NESTED_CONTAINER_SESSION &&
+		c.GetLaunchNestedContainerSession().GetContainerId().GetValue() == "":
+		return "Expecting 'launch_nested_container_session.container_id' to be present"
+	case c.GetType() == agentapi.Call_ATTACH_CONTAINER_OUTPUT && c.GetAttachContainerOutput().GetContainerId().GetValue() == "":
+		return "Expecting 'attach_container_output.container_id' to be present"
+	case c.GetType() == agentapi.Call_ATTACH_CONTAINER_INPUT && c.AttachContainerInput == nil:
+		return "Expecting 'attach_container_input' to be present"
+	case c.GetType() == agentapi.Call_WAIT_NESTED_CONTAINER && c.GetWaitNestedContainer().GetContainerId().GetValue() == "":
+		return "Expecting 'wait_nested_container.container_id' to be present"
 	}
 	return ""
+}
+
+func mediaOf(contentType string) string {
+	mt, _, _ := strings.Cut(contentType, ";")
+	return strings.TrimSpace(mt)
+}
+
+// handleStreamingRequest serves a request whose body is a RecordIO stream
+// of calls encoded as Message-Content-Type says: ATTACH_CONTAINER_INPUT,
+// the one streaming request of the agent operator API.
+func (a *Agent) handleStreamingRequest(w http.ResponseWriter, r *http.Request) {
+	c, err := codec.ForContentType(r.Header.Get("Message-Content-Type"))
+	if err != nil {
+		httpapi.TextError(w, http.StatusUnsupportedMediaType,
+			"Expecting 'Message-Content-Type' of application/json or application/x-protobuf")
+		return
+	}
+	rd := recordio.NewReader(r.Body)
+	b, err := rd.ReadRecord()
+	if err != nil {
+		httpapi.TextError(w, http.StatusBadRequest, "Failed to read the first record of the stream: "+err.Error())
+		return
+	}
+	call := &agentapi.Call{}
+	if err := c.Unmarshal(b, call); err != nil {
+		httpapi.TextError(w, http.StatusBadRequest, "Failed to parse the first record of the stream: "+err.Error())
+		return
+	}
+	if msg := validateOperatorCall(call); msg != "" {
+		httpapi.TextError(w, http.StatusBadRequest, "Failed to validate agent::Call: "+msg)
+		return
+	}
+	if call.GetType() != agentapi.Call_ATTACH_CONTAINER_INPUT {
+		httpapi.TextError(w, http.StatusUnsupportedMediaType,
+			fmt.Sprintf("Streaming request is only allowed for ATTACH_CONTAINER_INPUT, not %s", call.GetType()))
+		return
+	}
+	a.handleAttachInput(w, r, c, rd, call)
 }
 
 // operatorQuery returns, for a call Agora answers, the function that builds

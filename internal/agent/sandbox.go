@@ -45,6 +45,8 @@ type launchSpec struct {
 	uris                    []*mesos.CommandInfo_URI
 	proc                    proc.Spec
 	limits                  isolation.Limits // initial container limits
+	containerID             string
+	tty                     *mesos.TTYInfo // a command task's ContainerInfo.tty_info
 }
 
 // launchSpec computes the process of an executor: the command executor
@@ -176,8 +178,16 @@ func (a *Agent) launch(ctx context.Context, spec launchSpec) (*proc.Process, iso
 			return nil, nil, err
 		}
 	}
+	if spec.tty != nil {
+		if err := a.openTaskTTY(&spec); err != nil {
+			return nil, nil, fmt.Errorf("create the container's tty: %w", err)
+		}
+	}
 	cid := filepath.Base(spec.dir)
 	c, err := a.iso.Create(cid, spec.limits)
+	if err != nil && spec.tty != nil {
+		a.releaseTaskTTY(spec.containerID)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("create container: %w", err)
 	}
@@ -190,6 +200,9 @@ func (a *Agent) launch(ctx context.Context, spec launchSpec) (*proc.Process, iso
 	}
 	if err != nil {
 		_, _ = c.Destroy()
+		if spec.tty != nil {
+			a.releaseTaskTTY(spec.containerID)
+		}
 		return nil, nil, err
 	}
 	return p, c, nil

@@ -103,6 +103,10 @@ func runOp(ctx context.Context, name, usage string, args []string, stdout, stder
 		return exitUsage
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
+	case errors.As(err, new(exitStatus)):
+		var st exitStatus
+		errors.As(err, &st)
+		return int(st)
 	default:
 		fmt.Fprintf(stderr, "agora %s: %v\n", name, err)
 		return exitFailure

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -245,7 +246,16 @@ func (e *commandExecutor) LaunchTask(d *sdk.Driver, task *mesos.TaskInfo) {
 		e.finish(d, id, mesos.TaskState_TASK_KILLED, "Task killed before its command started")
 		return
 	}
+	tty, err := openTaskTTY(&spec)
+	if err != nil {
+		e.mu.Unlock()
+		e.finish(d, id, mesos.TaskState_TASK_FAILED, err.Error())
+		return
+	}
 	p, err := proc.Start(spec)
+	if tty != nil {
+		tty.Close() // the task has its own copies
+	}
 	if err != nil {
 		e.mu.Unlock()
 		e.finish(d, id, mesos.TaskState_TASK_FAILED, fmt.Sprintf("Failed to launch command: %v", err))
@@ -379,6 +389,30 @@ func TaskSpec(cmd *mesos.CommandInfo, base []string, dir string, log *slog.Logge
 		spec.Args = []string{cmd.GetValue()}
 	}
 	return spec, nil
+}
+
+// TaskTTYEnv names the environment variable in which the agent gives the
+// command executor the pty slave of a container launched with
+// ContainerInfo.tty_info: the task's stdin, stdout and stderr, and its
+// controlling terminal (the agent holds the master side: the container's
+// IO switchboard, for ATTACH_CONTAINER_INPUT/OUTPUT).
+const TaskTTYEnv = "AGORA_TASK_TTY"
+
+// openTaskTTY points spec's stdio at the pty named by TaskTTYEnv, if any,
+// and returns the open slave for the caller to close once started.
+func openTaskTTY(spec *proc.Spec) (*os.File, error) {
+	name := os.Getenv(TaskTTYEnv)
+	if name == "" {
+		return nil, nil
+	}
+	f, err := os.OpenFile(name, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("failed to open the container's tty: %v", err)
+	}
+	spec.Stdio = [3]*os.File{f, f, f}
+	spec.TTY = true
+	spec.Env = slices.DeleteFunc(spec.Env, func(kv string) bool { return strings.HasPrefix(kv, TaskTTYEnv+"=") })
+	return f, nil
 }
 
 func sandboxFile(sandbox, name string) string {

@@ -24,6 +24,12 @@ type Spec struct {
 	// Stdout and Stderr name files the output is appended to; empty means
 	// the parent's.
 	Stdout, Stderr string
+	// Stdio, when set, are the process's stdin, stdout and stderr instead
+	// (a nil entry: /dev/null for stdin, Stdout or Stderr for the others).
+	Stdio [3]*os.File
+	// TTY makes the process a session leader (its own process group)
+	// whose controlling terminal is its stdin, which must be a pty slave.
+	TTY bool
 	// CgroupFD, with UseCgroupFD, is an open cgroup v2 directory the
 	// process is created in (clone3 with CLONE_INTO_CGROUP): it never runs
 	// anywhere else.
@@ -98,7 +104,8 @@ func Start(spec Spec) (*Process, error) {
 	} else if !containsSlash(path) {
 		return nil, fmt.Errorf("proc: %q: %w", path, err)
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, UseCgroupFD: spec.UseCgroupFD, CgroupFD: spec.CgroupFD}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: !spec.TTY, Setsid: spec.TTY, Setctty: spec.TTY,
+		UseCgroupFD: spec.UseCgroupFD, CgroupFD: spec.CgroupFD}
 	var gate *os.File
 	if spec.Held {
 		// The shim's exec would report a missing program only as exit
@@ -143,7 +150,12 @@ func Start(spec Spec) (*Process, error) {
 		}
 		return f, err
 	}
-	if spec.Stdout != "" {
+	if spec.Stdio[0] != nil {
+		cmd.Stdin = spec.Stdio[0]
+	}
+	if spec.Stdio[1] != nil {
+		cmd.Stdout = spec.Stdio[1]
+	} else if spec.Stdout != "" {
 		f, err := open(spec.Stdout)
 		if err != nil {
 			return nil, fmt.Errorf("proc: open stdout: %w", err)
@@ -152,7 +164,9 @@ func Start(spec Spec) (*Process, error) {
 	} else {
 		cmd.Stdout = os.Stdout
 	}
-	if spec.Stderr != "" {
+	if spec.Stdio[2] != nil {
+		cmd.Stderr = spec.Stdio[2]
+	} else if spec.Stderr != "" {
 		f, err := open(spec.Stderr)
 		if err != nil {
 			closeAll()

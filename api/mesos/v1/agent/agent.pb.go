@@ -55,7 +55,8 @@ const (
 	Call_GET_RESOURCE_PROVIDERS Call_Type = 26
 	// Deprecated: Marked as deprecated in api/mesos/v1/agent/agent.proto.
 	Call_LAUNCH_NESTED_CONTAINER Call_Type = 14
-	// Deprecated: Marked as deprecated in api/mesos/v1/agent/agent.proto.
+	// Mesos deprecates WAIT_NESTED_CONTAINER for WAIT_CONTAINER; Agora
+	// answers it (nested sessions), so it is not marked deprecated here.
 	Call_WAIT_NESTED_CONTAINER Call_Type = 15
 	// Deprecated: Marked as deprecated in api/mesos/v1/agent/agent.proto.
 	Call_KILL_NESTED_CONTAINER Call_Type = 16
@@ -186,6 +187,65 @@ func (Call_Type) EnumDescriptor() ([]byte, []int) {
 	return file_api_mesos_v1_agent_agent_proto_rawDescGZIP(), []int{0, 0}
 }
 
+type Call_AttachContainerInput_Type int32
+
+const (
+	Call_AttachContainerInput_UNKNOWN      Call_AttachContainerInput_Type = 0
+	Call_AttachContainerInput_CONTAINER_ID Call_AttachContainerInput_Type = 1
+	Call_AttachContainerInput_PROCESS_IO   Call_AttachContainerInput_Type = 2
+)
+
+// Enum value maps for Call_AttachContainerInput_Type.
+var (
+	Call_AttachContainerInput_Type_name = map[int32]string{
+		0: "UNKNOWN",
+		1: "CONTAINER_ID",
+		2: "PROCESS_IO",
+	}
+	Call_AttachContainerInput_Type_value = map[string]int32{
+		"UNKNOWN":      0,
+		"CONTAINER_ID": 1,
+		"PROCESS_IO":   2,
+	}
+)
+
+func (x Call_AttachContainerInput_Type) Enum() *Call_AttachContainerInput_Type {
+	p := new(Call_AttachContainerInput_Type)
+	*p = x
+	return p
+}
+
+func (x Call_AttachContainerInput_Type) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Call_AttachContainerInput_Type) Descriptor() protoreflect.EnumDescriptor {
+	return file_api_mesos_v1_agent_agent_proto_enumTypes[1].Descriptor()
+}
+
+func (Call_AttachContainerInput_Type) Type() protoreflect.EnumType {
+	return &file_api_mesos_v1_agent_agent_proto_enumTypes[1]
+}
+
+func (x Call_AttachContainerInput_Type) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Do not use.
+func (x *Call_AttachContainerInput_Type) UnmarshalJSON(b []byte) error {
+	num, err := protoimpl.X.UnmarshalJSONEnum(x.Descriptor(), b)
+	if err != nil {
+		return err
+	}
+	*x = Call_AttachContainerInput_Type(num)
+	return nil
+}
+
+// Deprecated: Use Call_AttachContainerInput_Type.Descriptor instead.
+func (Call_AttachContainerInput_Type) EnumDescriptor() ([]byte, []int) {
+	return file_api_mesos_v1_agent_agent_proto_rawDescGZIP(), []int{0, 4, 0}
+}
+
 type Response_Type int32
 
 const (
@@ -205,9 +265,8 @@ const (
 	Response_GET_TASKS              Response_Type = 12
 	Response_GET_AGENT              Response_Type = 14
 	Response_GET_RESOURCE_PROVIDERS Response_Type = 16
-	// Deprecated: Marked as deprecated in api/mesos/v1/agent/agent.proto.
-	Response_WAIT_NESTED_CONTAINER Response_Type = 13
-	Response_WAIT_CONTAINER        Response_Type = 15
+	Response_WAIT_NESTED_CONTAINER  Response_Type = 13 // deprecated by Mesos, answered by Agora
+	Response_WAIT_CONTAINER         Response_Type = 15
 )
 
 // Enum value maps for Response_Type.
@@ -265,11 +324,11 @@ func (x Response_Type) String() string {
 }
 
 func (Response_Type) Descriptor() protoreflect.EnumDescriptor {
-	return file_api_mesos_v1_agent_agent_proto_enumTypes[1].Descriptor()
+	return file_api_mesos_v1_agent_agent_proto_enumTypes[2].Descriptor()
 }
 
 func (Response_Type) Type() protoreflect.EnumType {
-	return &file_api_mesos_v1_agent_agent_proto_enumTypes[1]
+	return &file_api_mesos_v1_agent_agent_proto_enumTypes[2]
 }
 
 func (x Response_Type) Number() protoreflect.EnumNumber {
@@ -291,13 +350,197 @@ func (Response_Type) EnumDescriptor() ([]byte, []int) {
 	return file_api_mesos_v1_agent_agent_proto_rawDescGZIP(), []int{1, 0}
 }
 
+type ProcessIO_Type int32
+
+const (
+	ProcessIO_UNKNOWN ProcessIO_Type = 0
+	ProcessIO_DATA    ProcessIO_Type = 1
+	ProcessIO_CONTROL ProcessIO_Type = 2
+)
+
+// Enum value maps for ProcessIO_Type.
+var (
+	ProcessIO_Type_name = map[int32]string{
+		0: "UNKNOWN",
+		1: "DATA",
+		2: "CONTROL",
+	}
+	ProcessIO_Type_value = map[string]int32{
+		"UNKNOWN": 0,
+		"DATA":    1,
+		"CONTROL": 2,
+	}
+)
+
+func (x ProcessIO_Type) Enum() *ProcessIO_Type {
+	p := new(ProcessIO_Type)
+	*p = x
+	return p
+}
+
+func (x ProcessIO_Type) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ProcessIO_Type) Descriptor() protoreflect.EnumDescriptor {
+	return file_api_mesos_v1_agent_agent_proto_enumTypes[3].Descriptor()
+}
+
+func (ProcessIO_Type) Type() protoreflect.EnumType {
+	return &file_api_mesos_v1_agent_agent_proto_enumTypes[3]
+}
+
+func (x ProcessIO_Type) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Do not use.
+func (x *ProcessIO_Type) UnmarshalJSON(b []byte) error {
+	num, err := protoimpl.X.UnmarshalJSONEnum(x.Descriptor(), b)
+	if err != nil {
+		return err
+	}
+	*x = ProcessIO_Type(num)
+	return nil
+}
+
+// Deprecated: Use ProcessIO_Type.Descriptor instead.
+func (ProcessIO_Type) EnumDescriptor() ([]byte, []int) {
+	return file_api_mesos_v1_agent_agent_proto_rawDescGZIP(), []int{2, 0}
+}
+
+type ProcessIO_Data_Type int32
+
+const (
+	ProcessIO_Data_UNKNOWN ProcessIO_Data_Type = 0
+	ProcessIO_Data_STDIN   ProcessIO_Data_Type = 1
+	ProcessIO_Data_STDOUT  ProcessIO_Data_Type = 2
+	ProcessIO_Data_STDERR  ProcessIO_Data_Type = 3
+)
+
+// Enum value maps for ProcessIO_Data_Type.
+var (
+	ProcessIO_Data_Type_name = map[int32]string{
+		0: "UNKNOWN",
+		1: "STDIN",
+		2: "STDOUT",
+		3: "STDERR",
+	}
+	ProcessIO_Data_Type_value = map[string]int32{
+		"UNKNOWN": 0,
+		"STDIN":   1,
+		"STDOUT":  2,
+		"STDERR":  3,
+	}
+)
+
+func (x ProcessIO_Data_Type) Enum() *ProcessIO_Data_Type {
+	p := new(ProcessIO_Data_Type)
+	*p = x
+	return p
+}
+
+func (x ProcessIO_Data_Type) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ProcessIO_Data_Type) Descriptor() protoreflect.EnumDescriptor {
+	return file_api_mesos_v1_agent_agent_proto_enumTypes[4].Descriptor()
+}
+
+func (ProcessIO_Data_Type) Type() protoreflect.EnumType {
+	return &file_api_mesos_v1_agent_agent_proto_enumTypes[4]
+}
+
+func (x ProcessIO_Data_Type) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Do not use.
+func (x *ProcessIO_Data_Type) UnmarshalJSON(b []byte) error {
+	num, err := protoimpl.X.UnmarshalJSONEnum(x.Descriptor(), b)
+	if err != nil {
+		return err
+	}
+	*x = ProcessIO_Data_Type(num)
+	return nil
+}
+
+// Deprecated: Use ProcessIO_Data_Type.Descriptor instead.
+func (ProcessIO_Data_Type) EnumDescriptor() ([]byte, []int) {
+	return file_api_mesos_v1_agent_agent_proto_rawDescGZIP(), []int{2, 0, 0}
+}
+
+type ProcessIO_Control_Type int32
+
+const (
+	ProcessIO_Control_UNKNOWN   ProcessIO_Control_Type = 0
+	ProcessIO_Control_TTY_INFO  ProcessIO_Control_Type = 1
+	ProcessIO_Control_HEARTBEAT ProcessIO_Control_Type = 2
+)
+
+// Enum value maps for ProcessIO_Control_Type.
+var (
+	ProcessIO_Control_Type_name = map[int32]string{
+		0: "UNKNOWN",
+		1: "TTY_INFO",
+		2: "HEARTBEAT",
+	}
+	ProcessIO_Control_Type_value = map[string]int32{
+		"UNKNOWN":   0,
+		"TTY_INFO":  1,
+		"HEARTBEAT": 2,
+	}
+)
+
+func (x ProcessIO_Control_Type) Enum() *ProcessIO_Control_Type {
+	p := new(ProcessIO_Control_Type)
+	*p = x
+	return p
+}
+
+func (x ProcessIO_Control_Type) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ProcessIO_Control_Type) Descriptor() protoreflect.EnumDescriptor {
+	return file_api_mesos_v1_agent_agent_proto_enumTypes[5].Descriptor()
+}
+
+func (ProcessIO_Control_Type) Type() protoreflect.EnumType {
+	return &file_api_mesos_v1_agent_agent_proto_enumTypes[5]
+}
+
+func (x ProcessIO_Control_Type) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Do not use.
+func (x *ProcessIO_Control_Type) UnmarshalJSON(b []byte) error {
+	num, err := protoimpl.X.UnmarshalJSONEnum(x.Descriptor(), b)
+	if err != nil {
+		return err
+	}
+	*x = ProcessIO_Control_Type(num)
+	return nil
+}
+
+// Deprecated: Use ProcessIO_Control_Type.Descriptor instead.
+func (ProcessIO_Control_Type) EnumDescriptor() ([]byte, []int) {
+	return file_api_mesos_v1_agent_agent_proto_rawDescGZIP(), []int{2, 1, 0}
+}
+
 type Call struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Type          *Call_Type             `protobuf:"varint,1,opt,name=type,enum=mesos.v1.agent.Call_Type" json:"type,omitempty"`
-	GetMetrics    *Call_GetMetrics       `protobuf:"bytes,2,opt,name=get_metrics,json=getMetrics" json:"get_metrics,omitempty"`
-	GetContainers *Call_GetContainers    `protobuf:"bytes,20,opt,name=get_containers,json=getContainers" json:"get_containers,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state                        protoimpl.MessageState             `protogen:"open.v1"`
+	Type                         *Call_Type                         `protobuf:"varint,1,opt,name=type,enum=mesos.v1.agent.Call_Type" json:"type,omitempty"`
+	GetMetrics                   *Call_GetMetrics                   `protobuf:"bytes,2,opt,name=get_metrics,json=getMetrics" json:"get_metrics,omitempty"`
+	WaitNestedContainer          *Call_WaitNestedContainer          `protobuf:"bytes,7,opt,name=wait_nested_container,json=waitNestedContainer" json:"wait_nested_container,omitempty"`
+	LaunchNestedContainerSession *Call_LaunchNestedContainerSession `protobuf:"bytes,9,opt,name=launch_nested_container_session,json=launchNestedContainerSession" json:"launch_nested_container_session,omitempty"`
+	AttachContainerInput         *Call_AttachContainerInput         `protobuf:"bytes,10,opt,name=attach_container_input,json=attachContainerInput" json:"attach_container_input,omitempty"`
+	AttachContainerOutput        *Call_AttachContainerOutput        `protobuf:"bytes,11,opt,name=attach_container_output,json=attachContainerOutput" json:"attach_container_output,omitempty"`
+	GetContainers                *Call_GetContainers                `protobuf:"bytes,20,opt,name=get_containers,json=getContainers" json:"get_containers,omitempty"`
+	unknownFields                protoimpl.UnknownFields
+	sizeCache                    protoimpl.SizeCache
 }
 
 func (x *Call) Reset() {
@@ -344,6 +587,34 @@ func (x *Call) GetGetMetrics() *Call_GetMetrics {
 	return nil
 }
 
+func (x *Call) GetWaitNestedContainer() *Call_WaitNestedContainer {
+	if x != nil {
+		return x.WaitNestedContainer
+	}
+	return nil
+}
+
+func (x *Call) GetLaunchNestedContainerSession() *Call_LaunchNestedContainerSession {
+	if x != nil {
+		return x.LaunchNestedContainerSession
+	}
+	return nil
+}
+
+func (x *Call) GetAttachContainerInput() *Call_AttachContainerInput {
+	if x != nil {
+		return x.AttachContainerInput
+	}
+	return nil
+}
+
+func (x *Call) GetAttachContainerOutput() *Call_AttachContainerOutput {
+	if x != nil {
+		return x.AttachContainerOutput
+	}
+	return nil
+}
+
 func (x *Call) GetGetContainers() *Call_GetContainers {
 	if x != nil {
 		return x.GetContainers
@@ -352,20 +623,21 @@ func (x *Call) GetGetContainers() *Call_GetContainers {
 }
 
 type Response struct {
-	state         protoimpl.MessageState  `protogen:"open.v1"`
-	Type          *Response_Type          `protobuf:"varint,1,opt,name=type,enum=mesos.v1.agent.Response_Type" json:"type,omitempty"`
-	GetHealth     *Response_GetHealth     `protobuf:"bytes,2,opt,name=get_health,json=getHealth" json:"get_health,omitempty"`
-	GetFlags      *Response_GetFlags      `protobuf:"bytes,3,opt,name=get_flags,json=getFlags" json:"get_flags,omitempty"`
-	GetVersion    *Response_GetVersion    `protobuf:"bytes,4,opt,name=get_version,json=getVersion" json:"get_version,omitempty"`
-	GetMetrics    *Response_GetMetrics    `protobuf:"bytes,5,opt,name=get_metrics,json=getMetrics" json:"get_metrics,omitempty"`
-	GetState      *Response_GetState      `protobuf:"bytes,9,opt,name=get_state,json=getState" json:"get_state,omitempty"`
-	GetContainers *Response_GetContainers `protobuf:"bytes,10,opt,name=get_containers,json=getContainers" json:"get_containers,omitempty"`
-	GetFrameworks *Response_GetFrameworks `protobuf:"bytes,11,opt,name=get_frameworks,json=getFrameworks" json:"get_frameworks,omitempty"`
-	GetExecutors  *Response_GetExecutors  `protobuf:"bytes,12,opt,name=get_executors,json=getExecutors" json:"get_executors,omitempty"`
-	GetTasks      *Response_GetTasks      `protobuf:"bytes,13,opt,name=get_tasks,json=getTasks" json:"get_tasks,omitempty"`
-	GetAgent      *Response_GetAgent      `protobuf:"bytes,15,opt,name=get_agent,json=getAgent" json:"get_agent,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state               protoimpl.MessageState        `protogen:"open.v1"`
+	Type                *Response_Type                `protobuf:"varint,1,opt,name=type,enum=mesos.v1.agent.Response_Type" json:"type,omitempty"`
+	GetHealth           *Response_GetHealth           `protobuf:"bytes,2,opt,name=get_health,json=getHealth" json:"get_health,omitempty"`
+	GetFlags            *Response_GetFlags            `protobuf:"bytes,3,opt,name=get_flags,json=getFlags" json:"get_flags,omitempty"`
+	GetVersion          *Response_GetVersion          `protobuf:"bytes,4,opt,name=get_version,json=getVersion" json:"get_version,omitempty"`
+	GetMetrics          *Response_GetMetrics          `protobuf:"bytes,5,opt,name=get_metrics,json=getMetrics" json:"get_metrics,omitempty"`
+	GetState            *Response_GetState            `protobuf:"bytes,9,opt,name=get_state,json=getState" json:"get_state,omitempty"`
+	GetContainers       *Response_GetContainers       `protobuf:"bytes,10,opt,name=get_containers,json=getContainers" json:"get_containers,omitempty"`
+	GetFrameworks       *Response_GetFrameworks       `protobuf:"bytes,11,opt,name=get_frameworks,json=getFrameworks" json:"get_frameworks,omitempty"`
+	GetExecutors        *Response_GetExecutors        `protobuf:"bytes,12,opt,name=get_executors,json=getExecutors" json:"get_executors,omitempty"`
+	GetTasks            *Response_GetTasks            `protobuf:"bytes,13,opt,name=get_tasks,json=getTasks" json:"get_tasks,omitempty"`
+	GetAgent            *Response_GetAgent            `protobuf:"bytes,15,opt,name=get_agent,json=getAgent" json:"get_agent,omitempty"`
+	WaitNestedContainer *Response_WaitNestedContainer `protobuf:"bytes,14,opt,name=wait_nested_container,json=waitNestedContainer" json:"wait_nested_container,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Response) Reset() {
@@ -475,6 +747,76 @@ func (x *Response) GetGetAgent() *Response_GetAgent {
 	return nil
 }
 
+func (x *Response) GetWaitNestedContainer() *Response_WaitNestedContainer {
+	if x != nil {
+		return x.WaitNestedContainer
+	}
+	return nil
+}
+
+// The records of the streaming responses to LAUNCH_NESTED_CONTAINER_SESSION
+// and ATTACH_CONTAINER_OUTPUT, and of the streaming ATTACH_CONTAINER_INPUT
+// request.
+type ProcessIO struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Type          *ProcessIO_Type        `protobuf:"varint,1,opt,name=type,enum=mesos.v1.agent.ProcessIO_Type" json:"type,omitempty"`
+	Data          *ProcessIO_Data        `protobuf:"bytes,2,opt,name=data" json:"data,omitempty"`
+	Control       *ProcessIO_Control     `protobuf:"bytes,3,opt,name=control" json:"control,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProcessIO) Reset() {
+	*x = ProcessIO{}
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProcessIO) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProcessIO) ProtoMessage() {}
+
+func (x *ProcessIO) ProtoReflect() protoreflect.Message {
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProcessIO.ProtoReflect.Descriptor instead.
+func (*ProcessIO) Descriptor() ([]byte, []int) {
+	return file_api_mesos_v1_agent_agent_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ProcessIO) GetType() ProcessIO_Type {
+	if x != nil && x.Type != nil {
+		return *x.Type
+	}
+	return ProcessIO_UNKNOWN
+}
+
+func (x *ProcessIO) GetData() *ProcessIO_Data {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *ProcessIO) GetControl() *ProcessIO_Control {
+	if x != nil {
+		return x.Control
+	}
+	return nil
+}
+
 type Call_GetMetrics struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Timeout       *v1.DurationInfo       `protobuf:"bytes,1,opt,name=timeout" json:"timeout,omitempty"`
@@ -484,7 +826,7 @@ type Call_GetMetrics struct {
 
 func (x *Call_GetMetrics) Reset() {
 	*x = Call_GetMetrics{}
-	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[2]
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -496,7 +838,7 @@ func (x *Call_GetMetrics) String() string {
 func (*Call_GetMetrics) ProtoMessage() {}
 
 func (x *Call_GetMetrics) ProtoReflect() protoreflect.Message {
-	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[2]
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -529,7 +871,7 @@ type Call_GetContainers struct {
 
 func (x *Call_GetContainers) Reset() {
 	*x = Call_GetContainers{}
-	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[3]
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -541,7 +883,7 @@ func (x *Call_GetContainers) String() string {
 func (*Call_GetContainers) ProtoMessage() {}
 
 func (x *Call_GetContainers) ProtoReflect() protoreflect.Message {
-	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[3]
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -571,6 +913,221 @@ func (x *Call_GetContainers) GetShowStandalone() bool {
 	return false
 }
 
+// Deprecated in favor of WaitContainer (not implemented); Agora
+// answers it for the containers of nested container sessions.
+type Call_WaitNestedContainer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId   *v1.ContainerID        `protobuf:"bytes,1,req,name=container_id,json=containerId" json:"container_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Call_WaitNestedContainer) Reset() {
+	*x = Call_WaitNestedContainer{}
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Call_WaitNestedContainer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Call_WaitNestedContainer) ProtoMessage() {}
+
+func (x *Call_WaitNestedContainer) ProtoReflect() protoreflect.Message {
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Call_WaitNestedContainer.ProtoReflect.Descriptor instead.
+func (*Call_WaitNestedContainer) Descriptor() ([]byte, []int) {
+	return file_api_mesos_v1_agent_agent_proto_rawDescGZIP(), []int{0, 2}
+}
+
+func (x *Call_WaitNestedContainer) GetContainerId() *v1.ContainerID {
+	if x != nil {
+		return x.ContainerId
+	}
+	return nil
+}
+
+// Launches a nested container whose life is the connection's: the
+// response is a stream of ProcessIO records, ending with the container.
+type Call_LaunchNestedContainerSession struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId   *v1.ContainerID        `protobuf:"bytes,1,req,name=container_id,json=containerId" json:"container_id,omitempty"`
+	Command       *v1.CommandInfo        `protobuf:"bytes,2,opt,name=command" json:"command,omitempty"`
+	Container     *v1.ContainerInfo      `protobuf:"bytes,3,opt,name=container" json:"container,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Call_LaunchNestedContainerSession) Reset() {
+	*x = Call_LaunchNestedContainerSession{}
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Call_LaunchNestedContainerSession) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Call_LaunchNestedContainerSession) ProtoMessage() {}
+
+func (x *Call_LaunchNestedContainerSession) ProtoReflect() protoreflect.Message {
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Call_LaunchNestedContainerSession.ProtoReflect.Descriptor instead.
+func (*Call_LaunchNestedContainerSession) Descriptor() ([]byte, []int) {
+	return file_api_mesos_v1_agent_agent_proto_rawDescGZIP(), []int{0, 3}
+}
+
+func (x *Call_LaunchNestedContainerSession) GetContainerId() *v1.ContainerID {
+	if x != nil {
+		return x.ContainerId
+	}
+	return nil
+}
+
+func (x *Call_LaunchNestedContainerSession) GetCommand() *v1.CommandInfo {
+	if x != nil {
+		return x.Command
+	}
+	return nil
+}
+
+func (x *Call_LaunchNestedContainerSession) GetContainer() *v1.ContainerInfo {
+	if x != nil {
+		return x.Container
+	}
+	return nil
+}
+
+// The records of a streaming ATTACH_CONTAINER_INPUT request: one
+// CONTAINER_ID, then PROCESS_IO records.
+type Call_AttachContainerInput struct {
+	state         protoimpl.MessageState          `protogen:"open.v1"`
+	Type          *Call_AttachContainerInput_Type `protobuf:"varint,1,opt,name=type,enum=mesos.v1.agent.Call_AttachContainerInput_Type" json:"type,omitempty"`
+	ContainerId   *v1.ContainerID                 `protobuf:"bytes,2,opt,name=container_id,json=containerId" json:"container_id,omitempty"`
+	ProcessIo     *ProcessIO                      `protobuf:"bytes,3,opt,name=process_io,json=processIo" json:"process_io,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Call_AttachContainerInput) Reset() {
+	*x = Call_AttachContainerInput{}
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Call_AttachContainerInput) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Call_AttachContainerInput) ProtoMessage() {}
+
+func (x *Call_AttachContainerInput) ProtoReflect() protoreflect.Message {
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Call_AttachContainerInput.ProtoReflect.Descriptor instead.
+func (*Call_AttachContainerInput) Descriptor() ([]byte, []int) {
+	return file_api_mesos_v1_agent_agent_proto_rawDescGZIP(), []int{0, 4}
+}
+
+func (x *Call_AttachContainerInput) GetType() Call_AttachContainerInput_Type {
+	if x != nil && x.Type != nil {
+		return *x.Type
+	}
+	return Call_AttachContainerInput_UNKNOWN
+}
+
+func (x *Call_AttachContainerInput) GetContainerId() *v1.ContainerID {
+	if x != nil {
+		return x.ContainerId
+	}
+	return nil
+}
+
+func (x *Call_AttachContainerInput) GetProcessIo() *ProcessIO {
+	if x != nil {
+		return x.ProcessIo
+	}
+	return nil
+}
+
+// Streams the STDOUT and STDERR of a container as ProcessIO records.
+type Call_AttachContainerOutput struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId   *v1.ContainerID        `protobuf:"bytes,1,req,name=container_id,json=containerId" json:"container_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Call_AttachContainerOutput) Reset() {
+	*x = Call_AttachContainerOutput{}
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Call_AttachContainerOutput) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Call_AttachContainerOutput) ProtoMessage() {}
+
+func (x *Call_AttachContainerOutput) ProtoReflect() protoreflect.Message {
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Call_AttachContainerOutput.ProtoReflect.Descriptor instead.
+func (*Call_AttachContainerOutput) Descriptor() ([]byte, []int) {
+	return file_api_mesos_v1_agent_agent_proto_rawDescGZIP(), []int{0, 5}
+}
+
+func (x *Call_AttachContainerOutput) GetContainerId() *v1.ContainerID {
+	if x != nil {
+		return x.ContainerId
+	}
+	return nil
+}
+
 type Response_GetHealth struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Healthy       *bool                  `protobuf:"varint,1,req,name=healthy" json:"healthy,omitempty"`
@@ -580,7 +1137,7 @@ type Response_GetHealth struct {
 
 func (x *Response_GetHealth) Reset() {
 	*x = Response_GetHealth{}
-	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[4]
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -592,7 +1149,7 @@ func (x *Response_GetHealth) String() string {
 func (*Response_GetHealth) ProtoMessage() {}
 
 func (x *Response_GetHealth) ProtoReflect() protoreflect.Message {
-	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[4]
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -624,7 +1181,7 @@ type Response_GetFlags struct {
 
 func (x *Response_GetFlags) Reset() {
 	*x = Response_GetFlags{}
-	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[5]
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -636,7 +1193,7 @@ func (x *Response_GetFlags) String() string {
 func (*Response_GetFlags) ProtoMessage() {}
 
 func (x *Response_GetFlags) ProtoReflect() protoreflect.Message {
-	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[5]
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -668,7 +1225,7 @@ type Response_GetVersion struct {
 
 func (x *Response_GetVersion) Reset() {
 	*x = Response_GetVersion{}
-	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[6]
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -680,7 +1237,7 @@ func (x *Response_GetVersion) String() string {
 func (*Response_GetVersion) ProtoMessage() {}
 
 func (x *Response_GetVersion) ProtoReflect() protoreflect.Message {
-	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[6]
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -712,7 +1269,7 @@ type Response_GetMetrics struct {
 
 func (x *Response_GetMetrics) Reset() {
 	*x = Response_GetMetrics{}
-	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[7]
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -724,7 +1281,7 @@ func (x *Response_GetMetrics) String() string {
 func (*Response_GetMetrics) ProtoMessage() {}
 
 func (x *Response_GetMetrics) ProtoReflect() protoreflect.Message {
-	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[7]
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -758,7 +1315,7 @@ type Response_GetState struct {
 
 func (x *Response_GetState) Reset() {
 	*x = Response_GetState{}
-	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[8]
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -770,7 +1327,7 @@ func (x *Response_GetState) String() string {
 func (*Response_GetState) ProtoMessage() {}
 
 func (x *Response_GetState) ProtoReflect() protoreflect.Message {
-	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[8]
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -816,7 +1373,7 @@ type Response_GetContainers struct {
 
 func (x *Response_GetContainers) Reset() {
 	*x = Response_GetContainers{}
-	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[9]
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -828,7 +1385,7 @@ func (x *Response_GetContainers) String() string {
 func (*Response_GetContainers) ProtoMessage() {}
 
 func (x *Response_GetContainers) ProtoReflect() protoreflect.Message {
-	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[9]
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -861,7 +1418,7 @@ type Response_GetFrameworks struct {
 
 func (x *Response_GetFrameworks) Reset() {
 	*x = Response_GetFrameworks{}
-	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[10]
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -873,7 +1430,7 @@ func (x *Response_GetFrameworks) String() string {
 func (*Response_GetFrameworks) ProtoMessage() {}
 
 func (x *Response_GetFrameworks) ProtoReflect() protoreflect.Message {
-	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[10]
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -913,7 +1470,7 @@ type Response_GetExecutors struct {
 
 func (x *Response_GetExecutors) Reset() {
 	*x = Response_GetExecutors{}
-	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[11]
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -925,7 +1482,7 @@ func (x *Response_GetExecutors) String() string {
 func (*Response_GetExecutors) ProtoMessage() {}
 
 func (x *Response_GetExecutors) ProtoReflect() protoreflect.Message {
-	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[11]
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -968,7 +1525,7 @@ type Response_GetTasks struct {
 
 func (x *Response_GetTasks) Reset() {
 	*x = Response_GetTasks{}
-	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[12]
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -980,7 +1537,7 @@ func (x *Response_GetTasks) String() string {
 func (*Response_GetTasks) ProtoMessage() {}
 
 func (x *Response_GetTasks) ProtoReflect() protoreflect.Message {
-	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[12]
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1042,7 +1599,7 @@ type Response_GetAgent struct {
 
 func (x *Response_GetAgent) Reset() {
 	*x = Response_GetAgent{}
-	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[13]
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1054,7 +1611,7 @@ func (x *Response_GetAgent) String() string {
 func (*Response_GetAgent) ProtoMessage() {}
 
 func (x *Response_GetAgent) ProtoReflect() protoreflect.Message {
-	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[13]
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1091,6 +1648,75 @@ func (x *Response_GetAgent) GetEstimatedDrainStartTime() *v1.TimeInfo {
 	return nil
 }
 
+// How a nested container ended: exit_status is the wait(2) status.
+type Response_WaitNestedContainer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ExitStatus    *int32                 `protobuf:"varint,1,opt,name=exit_status,json=exitStatus" json:"exit_status,omitempty"`
+	State         *v1.TaskState          `protobuf:"varint,2,opt,name=state,enum=mesos.v1.TaskState" json:"state,omitempty"`
+	Reason        *v1.TaskStatus_Reason  `protobuf:"varint,3,opt,name=reason,enum=mesos.v1.TaskStatus_Reason" json:"reason,omitempty"`
+	Message       *string                `protobuf:"bytes,5,opt,name=message" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Response_WaitNestedContainer) Reset() {
+	*x = Response_WaitNestedContainer{}
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Response_WaitNestedContainer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Response_WaitNestedContainer) ProtoMessage() {}
+
+func (x *Response_WaitNestedContainer) ProtoReflect() protoreflect.Message {
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Response_WaitNestedContainer.ProtoReflect.Descriptor instead.
+func (*Response_WaitNestedContainer) Descriptor() ([]byte, []int) {
+	return file_api_mesos_v1_agent_agent_proto_rawDescGZIP(), []int{1, 10}
+}
+
+func (x *Response_WaitNestedContainer) GetExitStatus() int32 {
+	if x != nil && x.ExitStatus != nil {
+		return *x.ExitStatus
+	}
+	return 0
+}
+
+func (x *Response_WaitNestedContainer) GetState() v1.TaskState {
+	if x != nil && x.State != nil {
+		return *x.State
+	}
+	return v1.TaskState(0)
+}
+
+func (x *Response_WaitNestedContainer) GetReason() v1.TaskStatus_Reason {
+	if x != nil && x.Reason != nil {
+		return *x.Reason
+	}
+	return v1.TaskStatus_Reason(0)
+}
+
+func (x *Response_WaitNestedContainer) GetMessage() string {
+	if x != nil && x.Message != nil {
+		return *x.Message
+	}
+	return ""
+}
+
 type Response_GetContainers_Container struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	FrameworkId     *v1.FrameworkID        `protobuf:"bytes,1,opt,name=framework_id,json=frameworkId" json:"framework_id,omitempty"`
@@ -1104,7 +1730,7 @@ type Response_GetContainers_Container struct {
 
 func (x *Response_GetContainers_Container) Reset() {
 	*x = Response_GetContainers_Container{}
-	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[14]
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1116,7 +1742,7 @@ func (x *Response_GetContainers_Container) String() string {
 func (*Response_GetContainers_Container) ProtoMessage() {}
 
 func (x *Response_GetContainers_Container) ProtoReflect() protoreflect.Message {
-	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[14]
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1176,7 +1802,7 @@ type Response_GetFrameworks_Framework struct {
 
 func (x *Response_GetFrameworks_Framework) Reset() {
 	*x = Response_GetFrameworks_Framework{}
-	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[15]
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1188,7 +1814,7 @@ func (x *Response_GetFrameworks_Framework) String() string {
 func (*Response_GetFrameworks_Framework) ProtoMessage() {}
 
 func (x *Response_GetFrameworks_Framework) ProtoReflect() protoreflect.Message {
-	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[15]
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1220,7 +1846,7 @@ type Response_GetExecutors_Executor struct {
 
 func (x *Response_GetExecutors_Executor) Reset() {
 	*x = Response_GetExecutors_Executor{}
-	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[16]
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1232,7 +1858,7 @@ func (x *Response_GetExecutors_Executor) String() string {
 func (*Response_GetExecutors_Executor) ProtoMessage() {}
 
 func (x *Response_GetExecutors_Executor) ProtoReflect() protoreflect.Message {
-	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[16]
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1255,15 +1881,176 @@ func (x *Response_GetExecutors_Executor) GetExecutorInfo() *v1.ExecutorInfo {
 	return nil
 }
 
+type ProcessIO_Data struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Type          *ProcessIO_Data_Type   `protobuf:"varint,1,opt,name=type,enum=mesos.v1.agent.ProcessIO_Data_Type" json:"type,omitempty"`
+	Data          []byte                 `protobuf:"bytes,2,opt,name=data" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProcessIO_Data) Reset() {
+	*x = ProcessIO_Data{}
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProcessIO_Data) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProcessIO_Data) ProtoMessage() {}
+
+func (x *ProcessIO_Data) ProtoReflect() protoreflect.Message {
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProcessIO_Data.ProtoReflect.Descriptor instead.
+func (*ProcessIO_Data) Descriptor() ([]byte, []int) {
+	return file_api_mesos_v1_agent_agent_proto_rawDescGZIP(), []int{2, 0}
+}
+
+func (x *ProcessIO_Data) GetType() ProcessIO_Data_Type {
+	if x != nil && x.Type != nil {
+		return *x.Type
+	}
+	return ProcessIO_Data_UNKNOWN
+}
+
+func (x *ProcessIO_Data) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type ProcessIO_Control struct {
+	state         protoimpl.MessageState       `protogen:"open.v1"`
+	Type          *ProcessIO_Control_Type      `protobuf:"varint,1,opt,name=type,enum=mesos.v1.agent.ProcessIO_Control_Type" json:"type,omitempty"`
+	TtyInfo       *v1.TTYInfo                  `protobuf:"bytes,2,opt,name=tty_info,json=ttyInfo" json:"tty_info,omitempty"`
+	Heartbeat     *ProcessIO_Control_Heartbeat `protobuf:"bytes,3,opt,name=heartbeat" json:"heartbeat,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProcessIO_Control) Reset() {
+	*x = ProcessIO_Control{}
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProcessIO_Control) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProcessIO_Control) ProtoMessage() {}
+
+func (x *ProcessIO_Control) ProtoReflect() protoreflect.Message {
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProcessIO_Control.ProtoReflect.Descriptor instead.
+func (*ProcessIO_Control) Descriptor() ([]byte, []int) {
+	return file_api_mesos_v1_agent_agent_proto_rawDescGZIP(), []int{2, 1}
+}
+
+func (x *ProcessIO_Control) GetType() ProcessIO_Control_Type {
+	if x != nil && x.Type != nil {
+		return *x.Type
+	}
+	return ProcessIO_Control_UNKNOWN
+}
+
+func (x *ProcessIO_Control) GetTtyInfo() *v1.TTYInfo {
+	if x != nil {
+		return x.TtyInfo
+	}
+	return nil
+}
+
+func (x *ProcessIO_Control) GetHeartbeat() *ProcessIO_Control_Heartbeat {
+	if x != nil {
+		return x.Heartbeat
+	}
+	return nil
+}
+
+type ProcessIO_Control_Heartbeat struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Interval      *v1.DurationInfo       `protobuf:"bytes,1,opt,name=interval" json:"interval,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProcessIO_Control_Heartbeat) Reset() {
+	*x = ProcessIO_Control_Heartbeat{}
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProcessIO_Control_Heartbeat) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProcessIO_Control_Heartbeat) ProtoMessage() {}
+
+func (x *ProcessIO_Control_Heartbeat) ProtoReflect() protoreflect.Message {
+	mi := &file_api_mesos_v1_agent_agent_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProcessIO_Control_Heartbeat.ProtoReflect.Descriptor instead.
+func (*ProcessIO_Control_Heartbeat) Descriptor() ([]byte, []int) {
+	return file_api_mesos_v1_agent_agent_proto_rawDescGZIP(), []int{2, 1, 0}
+}
+
+func (x *ProcessIO_Control_Heartbeat) GetInterval() *v1.DurationInfo {
+	if x != nil {
+		return x.Interval
+	}
+	return nil
+}
+
 var File_api_mesos_v1_agent_agent_proto protoreflect.FileDescriptor
 
 const file_api_mesos_v1_agent_agent_proto_rawDesc = "" +
 	"\n" +
-	"\x1eapi/mesos/v1/agent/agent.proto\x12\x0emesos.v1.agent\x1a\x18api/mesos/v1/mesos.proto\"\xea\b\n" +
+	"\x1eapi/mesos/v1/agent/agent.proto\x12\x0emesos.v1.agent\x1a\x18api/mesos/v1/mesos.proto\"\xf2\x10\n" +
 	"\x04Call\x12-\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x19.mesos.v1.agent.Call.TypeR\x04type\x12@\n" +
 	"\vget_metrics\x18\x02 \x01(\v2\x1f.mesos.v1.agent.Call.GetMetricsR\n" +
-	"getMetrics\x12I\n" +
+	"getMetrics\x12\\\n" +
+	"\x15wait_nested_container\x18\a \x01(\v2(.mesos.v1.agent.Call.WaitNestedContainerR\x13waitNestedContainer\x12x\n" +
+	"\x1flaunch_nested_container_session\x18\t \x01(\v21.mesos.v1.agent.Call.LaunchNestedContainerSessionR\x1claunchNestedContainerSession\x12_\n" +
+	"\x16attach_container_input\x18\n" +
+	" \x01(\v2).mesos.v1.agent.Call.AttachContainerInputR\x14attachContainerInput\x12b\n" +
+	"\x17attach_container_output\x18\v \x01(\v2*.mesos.v1.agent.Call.AttachContainerOutputR\x15attachContainerOutput\x12I\n" +
 	"\x0eget_containers\x18\x14 \x01(\v2\".mesos.v1.agent.Call.GetContainersR\rgetContainers\x1a>\n" +
 	"\n" +
 	"GetMetrics\x120\n" +
@@ -1271,7 +2058,25 @@ const file_api_mesos_v1_agent_agent_proto_rawDesc = "" +
 	"\rGetContainers\x12\x1f\n" +
 	"\vshow_nested\x18\x01 \x01(\bR\n" +
 	"showNested\x12'\n" +
-	"\x0fshow_standalone\x18\x02 \x01(\bR\x0eshowStandalone\"\x8a\x06\n" +
+	"\x0fshow_standalone\x18\x02 \x01(\bR\x0eshowStandalone\x1aO\n" +
+	"\x13WaitNestedContainer\x128\n" +
+	"\fcontainer_id\x18\x01 \x02(\v2\x15.mesos.v1.ContainerIDR\vcontainerId\x1a\xc0\x01\n" +
+	"\x1cLaunchNestedContainerSession\x128\n" +
+	"\fcontainer_id\x18\x01 \x02(\v2\x15.mesos.v1.ContainerIDR\vcontainerId\x12/\n" +
+	"\acommand\x18\x02 \x01(\v2\x15.mesos.v1.CommandInfoR\acommand\x125\n" +
+	"\tcontainer\x18\x03 \x01(\v2\x17.mesos.v1.ContainerInfoR\tcontainer\x1a\x85\x02\n" +
+	"\x14AttachContainerInput\x12B\n" +
+	"\x04type\x18\x01 \x01(\x0e2..mesos.v1.agent.Call.AttachContainerInput.TypeR\x04type\x128\n" +
+	"\fcontainer_id\x18\x02 \x01(\v2\x15.mesos.v1.ContainerIDR\vcontainerId\x128\n" +
+	"\n" +
+	"process_io\x18\x03 \x01(\v2\x19.mesos.v1.agent.ProcessIOR\tprocessIo\"5\n" +
+	"\x04Type\x12\v\n" +
+	"\aUNKNOWN\x10\x00\x12\x10\n" +
+	"\fCONTAINER_ID\x10\x01\x12\x0e\n" +
+	"\n" +
+	"PROCESS_IO\x10\x02\x1aQ\n" +
+	"\x15AttachContainerOutput\x128\n" +
+	"\fcontainer_id\x18\x01 \x02(\v2\x15.mesos.v1.ContainerIDR\vcontainerId\"\x86\x06\n" +
 	"\x04Type\x12\v\n" +
 	"\aUNKNOWN\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -1293,8 +2098,8 @@ const file_api_mesos_v1_agent_agent_proto_rawDesc = "" +
 	"\tGET_TASKS\x10\r\x12\r\n" +
 	"\tGET_AGENT\x10\x14\x12\x1a\n" +
 	"\x16GET_RESOURCE_PROVIDERS\x10\x1a\x12\x1f\n" +
-	"\x17LAUNCH_NESTED_CONTAINER\x10\x0e\x1a\x02\b\x01\x12\x1d\n" +
-	"\x15WAIT_NESTED_CONTAINER\x10\x0f\x1a\x02\b\x01\x12\x1d\n" +
+	"\x17LAUNCH_NESTED_CONTAINER\x10\x0e\x1a\x02\b\x01\x12\x19\n" +
+	"\x15WAIT_NESTED_CONTAINER\x10\x0f\x12\x1d\n" +
 	"\x15KILL_NESTED_CONTAINER\x10\x10\x1a\x02\b\x01\x12\x1f\n" +
 	"\x17REMOVE_NESTED_CONTAINER\x10\x15\x1a\x02\b\x01\x12#\n" +
 	"\x1fLAUNCH_NESTED_CONTAINER_SESSION\x10\x11\x12\x1a\n" +
@@ -1308,7 +2113,7 @@ const file_api_mesos_v1_agent_agent_proto_rawDesc = "" +
 	"\x1fUPDATE_RESOURCE_PROVIDER_CONFIG\x10\x1c\x12#\n" +
 	"\x1fREMOVE_RESOURCE_PROVIDER_CONFIG\x10\x1d\x12\x1f\n" +
 	"\x1bMARK_RESOURCE_PROVIDER_GONE\x10 \x12\x10\n" +
-	"\fPRUNE_IMAGES\x10\x1e\"\xa4\x17\n" +
+	"\fPRUNE_IMAGES\x10\x1e\"\xb5\x19\n" +
 	"\bResponse\x121\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1d.mesos.v1.agent.Response.TypeR\x04type\x12A\n" +
 	"\n" +
@@ -1324,7 +2129,8 @@ const file_api_mesos_v1_agent_agent_proto_rawDesc = "" +
 	"\x0eget_frameworks\x18\v \x01(\v2&.mesos.v1.agent.Response.GetFrameworksR\rgetFrameworks\x12J\n" +
 	"\rget_executors\x18\f \x01(\v2%.mesos.v1.agent.Response.GetExecutorsR\fgetExecutors\x12>\n" +
 	"\tget_tasks\x18\r \x01(\v2!.mesos.v1.agent.Response.GetTasksR\bgetTasks\x12>\n" +
-	"\tget_agent\x18\x0f \x01(\v2!.mesos.v1.agent.Response.GetAgentR\bgetAgent\x1a%\n" +
+	"\tget_agent\x18\x0f \x01(\v2!.mesos.v1.agent.Response.GetAgentR\bgetAgent\x12`\n" +
+	"\x15wait_nested_container\x18\x0e \x01(\v2,.mesos.v1.agent.Response.WaitNestedContainerR\x13waitNestedContainer\x1a%\n" +
 	"\tGetHealth\x12\x18\n" +
 	"\ahealthy\x18\x01 \x02(\bR\ahealthy\x1a0\n" +
 	"\bGetFlags\x12$\n" +
@@ -1372,7 +2178,13 @@ const file_api_mesos_v1_agent_agent_proto_rawDesc = "" +
 	"\n" +
 	"agent_info\x18\x01 \x01(\v2\x13.mesos.v1.AgentInfoR\tagentInfo\x128\n" +
 	"\fdrain_config\x18\x02 \x01(\v2\x15.mesos.v1.DrainConfigR\vdrainConfig\x12O\n" +
-	"\x1aestimated_drain_start_time\x18\x03 \x01(\v2\x12.mesos.v1.TimeInfoR\x17estimatedDrainStartTime\"\xd5\x02\n" +
+	"\x1aestimated_drain_start_time\x18\x03 \x01(\v2\x12.mesos.v1.TimeInfoR\x17estimatedDrainStartTime\x1a\xb0\x01\n" +
+	"\x13WaitNestedContainer\x12\x1f\n" +
+	"\vexit_status\x18\x01 \x01(\x05R\n" +
+	"exitStatus\x12)\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x13.mesos.v1.TaskStateR\x05state\x123\n" +
+	"\x06reason\x18\x03 \x01(\x0e2\x1b.mesos.v1.TaskStatus.ReasonR\x06reason\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\"\xd1\x02\n" +
 	"\x04Type\x12\v\n" +
 	"\aUNKNOWN\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -1392,9 +2204,37 @@ const file_api_mesos_v1_agent_agent_proto_rawDesc = "" +
 	"\x0eGET_OPERATIONS\x10\x11\x12\r\n" +
 	"\tGET_TASKS\x10\f\x12\r\n" +
 	"\tGET_AGENT\x10\x0e\x12\x1a\n" +
-	"\x16GET_RESOURCE_PROVIDERS\x10\x10\x12\x1d\n" +
-	"\x15WAIT_NESTED_CONTAINER\x10\r\x1a\x02\b\x01\x12\x12\n" +
-	"\x0eWAIT_CONTAINER\x10\x0fB5Z3github.com/agora-dev/agora/api/mesos/v1/agent;agent"
+	"\x16GET_RESOURCE_PROVIDERS\x10\x10\x12\x19\n" +
+	"\x15WAIT_NESTED_CONTAINER\x10\r\x12\x12\n" +
+	"\x0eWAIT_CONTAINER\x10\x0f\"\x9e\x05\n" +
+	"\tProcessIO\x122\n" +
+	"\x04type\x18\x01 \x01(\x0e2\x1e.mesos.v1.agent.ProcessIO.TypeR\x04type\x122\n" +
+	"\x04data\x18\x02 \x01(\v2\x1e.mesos.v1.agent.ProcessIO.DataR\x04data\x12;\n" +
+	"\acontrol\x18\x03 \x01(\v2!.mesos.v1.agent.ProcessIO.ControlR\acontrol\x1a\x8b\x01\n" +
+	"\x04Data\x127\n" +
+	"\x04type\x18\x01 \x01(\x0e2#.mesos.v1.agent.ProcessIO.Data.TypeR\x04type\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"6\n" +
+	"\x04Type\x12\v\n" +
+	"\aUNKNOWN\x10\x00\x12\t\n" +
+	"\x05STDIN\x10\x01\x12\n" +
+	"\n" +
+	"\x06STDOUT\x10\x02\x12\n" +
+	"\n" +
+	"\x06STDERR\x10\x03\x1a\xb1\x02\n" +
+	"\aControl\x12:\n" +
+	"\x04type\x18\x01 \x01(\x0e2&.mesos.v1.agent.ProcessIO.Control.TypeR\x04type\x12,\n" +
+	"\btty_info\x18\x02 \x01(\v2\x11.mesos.v1.TTYInfoR\attyInfo\x12I\n" +
+	"\theartbeat\x18\x03 \x01(\v2+.mesos.v1.agent.ProcessIO.Control.HeartbeatR\theartbeat\x1a?\n" +
+	"\tHeartbeat\x122\n" +
+	"\binterval\x18\x01 \x01(\v2\x16.mesos.v1.DurationInfoR\binterval\"0\n" +
+	"\x04Type\x12\v\n" +
+	"\aUNKNOWN\x10\x00\x12\f\n" +
+	"\bTTY_INFO\x10\x01\x12\r\n" +
+	"\tHEARTBEAT\x10\x02\"*\n" +
+	"\x04Type\x12\v\n" +
+	"\aUNKNOWN\x10\x00\x12\b\n" +
+	"\x04DATA\x10\x01\x12\v\n" +
+	"\aCONTROL\x10\x02B5Z3github.com/agora-dev/agora/api/mesos/v1/agent;agent"
 
 var (
 	file_api_mesos_v1_agent_agent_proto_rawDescOnce sync.Once
@@ -1408,89 +2248,130 @@ func file_api_mesos_v1_agent_agent_proto_rawDescGZIP() []byte {
 	return file_api_mesos_v1_agent_agent_proto_rawDescData
 }
 
-var file_api_mesos_v1_agent_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_api_mesos_v1_agent_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_api_mesos_v1_agent_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_api_mesos_v1_agent_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_api_mesos_v1_agent_agent_proto_goTypes = []any{
-	(Call_Type)(0),                           // 0: mesos.v1.agent.Call.Type
-	(Response_Type)(0),                       // 1: mesos.v1.agent.Response.Type
-	(*Call)(nil),                             // 2: mesos.v1.agent.Call
-	(*Response)(nil),                         // 3: mesos.v1.agent.Response
-	(*Call_GetMetrics)(nil),                  // 4: mesos.v1.agent.Call.GetMetrics
-	(*Call_GetContainers)(nil),               // 5: mesos.v1.agent.Call.GetContainers
-	(*Response_GetHealth)(nil),               // 6: mesos.v1.agent.Response.GetHealth
-	(*Response_GetFlags)(nil),                // 7: mesos.v1.agent.Response.GetFlags
-	(*Response_GetVersion)(nil),              // 8: mesos.v1.agent.Response.GetVersion
-	(*Response_GetMetrics)(nil),              // 9: mesos.v1.agent.Response.GetMetrics
-	(*Response_GetState)(nil),                // 10: mesos.v1.agent.Response.GetState
-	(*Response_GetContainers)(nil),           // 11: mesos.v1.agent.Response.GetContainers
-	(*Response_GetFrameworks)(nil),           // 12: mesos.v1.agent.Response.GetFrameworks
-	(*Response_GetExecutors)(nil),            // 13: mesos.v1.agent.Response.GetExecutors
-	(*Response_GetTasks)(nil),                // 14: mesos.v1.agent.Response.GetTasks
-	(*Response_GetAgent)(nil),                // 15: mesos.v1.agent.Response.GetAgent
-	(*Response_GetContainers_Container)(nil), // 16: mesos.v1.agent.Response.GetContainers.Container
-	(*Response_GetFrameworks_Framework)(nil), // 17: mesos.v1.agent.Response.GetFrameworks.Framework
-	(*Response_GetExecutors_Executor)(nil),   // 18: mesos.v1.agent.Response.GetExecutors.Executor
-	(*v1.DurationInfo)(nil),                  // 19: mesos.v1.DurationInfo
-	(*v1.Flag)(nil),                          // 20: mesos.v1.Flag
-	(*v1.VersionInfo)(nil),                   // 21: mesos.v1.VersionInfo
-	(*v1.Metric)(nil),                        // 22: mesos.v1.Metric
-	(*v1.Task)(nil),                          // 23: mesos.v1.Task
-	(*v1.AgentInfo)(nil),                     // 24: mesos.v1.AgentInfo
-	(*v1.DrainConfig)(nil),                   // 25: mesos.v1.DrainConfig
-	(*v1.TimeInfo)(nil),                      // 26: mesos.v1.TimeInfo
-	(*v1.FrameworkID)(nil),                   // 27: mesos.v1.FrameworkID
-	(*v1.ExecutorID)(nil),                    // 28: mesos.v1.ExecutorID
-	(*v1.ContainerID)(nil),                   // 29: mesos.v1.ContainerID
-	(*v1.ContainerStatus)(nil),               // 30: mesos.v1.ContainerStatus
-	(*v1.FrameworkInfo)(nil),                 // 31: mesos.v1.FrameworkInfo
-	(*v1.ExecutorInfo)(nil),                  // 32: mesos.v1.ExecutorInfo
+	(Call_Type)(0),                            // 0: mesos.v1.agent.Call.Type
+	(Call_AttachContainerInput_Type)(0),       // 1: mesos.v1.agent.Call.AttachContainerInput.Type
+	(Response_Type)(0),                        // 2: mesos.v1.agent.Response.Type
+	(ProcessIO_Type)(0),                       // 3: mesos.v1.agent.ProcessIO.Type
+	(ProcessIO_Data_Type)(0),                  // 4: mesos.v1.agent.ProcessIO.Data.Type
+	(ProcessIO_Control_Type)(0),               // 5: mesos.v1.agent.ProcessIO.Control.Type
+	(*Call)(nil),                              // 6: mesos.v1.agent.Call
+	(*Response)(nil),                          // 7: mesos.v1.agent.Response
+	(*ProcessIO)(nil),                         // 8: mesos.v1.agent.ProcessIO
+	(*Call_GetMetrics)(nil),                   // 9: mesos.v1.agent.Call.GetMetrics
+	(*Call_GetContainers)(nil),                // 10: mesos.v1.agent.Call.GetContainers
+	(*Call_WaitNestedContainer)(nil),          // 11: mesos.v1.agent.Call.WaitNestedContainer
+	(*Call_LaunchNestedContainerSession)(nil), // 12: mesos.v1.agent.Call.LaunchNestedContainerSession
+	(*Call_AttachContainerInput)(nil),         // 13: mesos.v1.agent.Call.AttachContainerInput
+	(*Call_AttachContainerOutput)(nil),        // 14: mesos.v1.agent.Call.AttachContainerOutput
+	(*Response_GetHealth)(nil),                // 15: mesos.v1.agent.Response.GetHealth
+	(*Response_GetFlags)(nil),                 // 16: mesos.v1.agent.Response.GetFlags
+	(*Response_GetVersion)(nil),               // 17: mesos.v1.agent.Response.GetVersion
+	(*Response_GetMetrics)(nil),               // 18: mesos.v1.agent.Response.GetMetrics
+	(*Response_GetState)(nil),                 // 19: mesos.v1.agent.Response.GetState
+	(*Response_GetContainers)(nil),            // 20: mesos.v1.agent.Response.GetContainers
+	(*Response_GetFrameworks)(nil),            // 21: mesos.v1.agent.Response.GetFrameworks
+	(*Response_GetExecutors)(nil),             // 22: mesos.v1.agent.Response.GetExecutors
+	(*Response_GetTasks)(nil),                 // 23: mesos.v1.agent.Response.GetTasks
+	(*Response_GetAgent)(nil),                 // 24: mesos.v1.agent.Response.GetAgent
+	(*Response_WaitNestedContainer)(nil),      // 25: mesos.v1.agent.Response.WaitNestedContainer
+	(*Response_GetContainers_Container)(nil),  // 26: mesos.v1.agent.Response.GetContainers.Container
+	(*Response_GetFrameworks_Framework)(nil),  // 27: mesos.v1.agent.Response.GetFrameworks.Framework
+	(*Response_GetExecutors_Executor)(nil),    // 28: mesos.v1.agent.Response.GetExecutors.Executor
+	(*ProcessIO_Data)(nil),                    // 29: mesos.v1.agent.ProcessIO.Data
+	(*ProcessIO_Control)(nil),                 // 30: mesos.v1.agent.ProcessIO.Control
+	(*ProcessIO_Control_Heartbeat)(nil),       // 31: mesos.v1.agent.ProcessIO.Control.Heartbeat
+	(*v1.DurationInfo)(nil),                   // 32: mesos.v1.DurationInfo
+	(*v1.ContainerID)(nil),                    // 33: mesos.v1.ContainerID
+	(*v1.CommandInfo)(nil),                    // 34: mesos.v1.CommandInfo
+	(*v1.ContainerInfo)(nil),                  // 35: mesos.v1.ContainerInfo
+	(*v1.Flag)(nil),                           // 36: mesos.v1.Flag
+	(*v1.VersionInfo)(nil),                    // 37: mesos.v1.VersionInfo
+	(*v1.Metric)(nil),                         // 38: mesos.v1.Metric
+	(*v1.Task)(nil),                           // 39: mesos.v1.Task
+	(*v1.AgentInfo)(nil),                      // 40: mesos.v1.AgentInfo
+	(*v1.DrainConfig)(nil),                    // 41: mesos.v1.DrainConfig
+	(*v1.TimeInfo)(nil),                       // 42: mesos.v1.TimeInfo
+	(v1.TaskState)(0),                         // 43: mesos.v1.TaskState
+	(v1.TaskStatus_Reason)(0),                 // 44: mesos.v1.TaskStatus.Reason
+	(*v1.FrameworkID)(nil),                    // 45: mesos.v1.FrameworkID
+	(*v1.ExecutorID)(nil),                     // 46: mesos.v1.ExecutorID
+	(*v1.ContainerStatus)(nil),                // 47: mesos.v1.ContainerStatus
+	(*v1.FrameworkInfo)(nil),                  // 48: mesos.v1.FrameworkInfo
+	(*v1.ExecutorInfo)(nil),                   // 49: mesos.v1.ExecutorInfo
+	(*v1.TTYInfo)(nil),                        // 50: mesos.v1.TTYInfo
 }
 var file_api_mesos_v1_agent_agent_proto_depIdxs = []int32{
 	0,  // 0: mesos.v1.agent.Call.type:type_name -> mesos.v1.agent.Call.Type
-	4,  // 1: mesos.v1.agent.Call.get_metrics:type_name -> mesos.v1.agent.Call.GetMetrics
-	5,  // 2: mesos.v1.agent.Call.get_containers:type_name -> mesos.v1.agent.Call.GetContainers
-	1,  // 3: mesos.v1.agent.Response.type:type_name -> mesos.v1.agent.Response.Type
-	6,  // 4: mesos.v1.agent.Response.get_health:type_name -> mesos.v1.agent.Response.GetHealth
-	7,  // 5: mesos.v1.agent.Response.get_flags:type_name -> mesos.v1.agent.Response.GetFlags
-	8,  // 6: mesos.v1.agent.Response.get_version:type_name -> mesos.v1.agent.Response.GetVersion
-	9,  // 7: mesos.v1.agent.Response.get_metrics:type_name -> mesos.v1.agent.Response.GetMetrics
-	10, // 8: mesos.v1.agent.Response.get_state:type_name -> mesos.v1.agent.Response.GetState
-	11, // 9: mesos.v1.agent.Response.get_containers:type_name -> mesos.v1.agent.Response.GetContainers
-	12, // 10: mesos.v1.agent.Response.get_frameworks:type_name -> mesos.v1.agent.Response.GetFrameworks
-	13, // 11: mesos.v1.agent.Response.get_executors:type_name -> mesos.v1.agent.Response.GetExecutors
-	14, // 12: mesos.v1.agent.Response.get_tasks:type_name -> mesos.v1.agent.Response.GetTasks
-	15, // 13: mesos.v1.agent.Response.get_agent:type_name -> mesos.v1.agent.Response.GetAgent
-	19, // 14: mesos.v1.agent.Call.GetMetrics.timeout:type_name -> mesos.v1.DurationInfo
-	20, // 15: mesos.v1.agent.Response.GetFlags.flags:type_name -> mesos.v1.Flag
-	21, // 16: mesos.v1.agent.Response.GetVersion.version_info:type_name -> mesos.v1.VersionInfo
-	22, // 17: mesos.v1.agent.Response.GetMetrics.metrics:type_name -> mesos.v1.Metric
-	14, // 18: mesos.v1.agent.Response.GetState.get_tasks:type_name -> mesos.v1.agent.Response.GetTasks
-	13, // 19: mesos.v1.agent.Response.GetState.get_executors:type_name -> mesos.v1.agent.Response.GetExecutors
-	12, // 20: mesos.v1.agent.Response.GetState.get_frameworks:type_name -> mesos.v1.agent.Response.GetFrameworks
-	16, // 21: mesos.v1.agent.Response.GetContainers.containers:type_name -> mesos.v1.agent.Response.GetContainers.Container
-	17, // 22: mesos.v1.agent.Response.GetFrameworks.frameworks:type_name -> mesos.v1.agent.Response.GetFrameworks.Framework
-	17, // 23: mesos.v1.agent.Response.GetFrameworks.completed_frameworks:type_name -> mesos.v1.agent.Response.GetFrameworks.Framework
-	18, // 24: mesos.v1.agent.Response.GetExecutors.executors:type_name -> mesos.v1.agent.Response.GetExecutors.Executor
-	18, // 25: mesos.v1.agent.Response.GetExecutors.completed_executors:type_name -> mesos.v1.agent.Response.GetExecutors.Executor
-	23, // 26: mesos.v1.agent.Response.GetTasks.pending_tasks:type_name -> mesos.v1.Task
-	23, // 27: mesos.v1.agent.Response.GetTasks.queued_tasks:type_name -> mesos.v1.Task
-	23, // 28: mesos.v1.agent.Response.GetTasks.launched_tasks:type_name -> mesos.v1.Task
-	23, // 29: mesos.v1.agent.Response.GetTasks.terminated_tasks:type_name -> mesos.v1.Task
-	23, // 30: mesos.v1.agent.Response.GetTasks.completed_tasks:type_name -> mesos.v1.Task
-	24, // 31: mesos.v1.agent.Response.GetAgent.agent_info:type_name -> mesos.v1.AgentInfo
-	25, // 32: mesos.v1.agent.Response.GetAgent.drain_config:type_name -> mesos.v1.DrainConfig
-	26, // 33: mesos.v1.agent.Response.GetAgent.estimated_drain_start_time:type_name -> mesos.v1.TimeInfo
-	27, // 34: mesos.v1.agent.Response.GetContainers.Container.framework_id:type_name -> mesos.v1.FrameworkID
-	28, // 35: mesos.v1.agent.Response.GetContainers.Container.executor_id:type_name -> mesos.v1.ExecutorID
-	29, // 36: mesos.v1.agent.Response.GetContainers.Container.container_id:type_name -> mesos.v1.ContainerID
-	30, // 37: mesos.v1.agent.Response.GetContainers.Container.container_status:type_name -> mesos.v1.ContainerStatus
-	31, // 38: mesos.v1.agent.Response.GetFrameworks.Framework.framework_info:type_name -> mesos.v1.FrameworkInfo
-	32, // 39: mesos.v1.agent.Response.GetExecutors.Executor.executor_info:type_name -> mesos.v1.ExecutorInfo
-	40, // [40:40] is the sub-list for method output_type
-	40, // [40:40] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	9,  // 1: mesos.v1.agent.Call.get_metrics:type_name -> mesos.v1.agent.Call.GetMetrics
+	11, // 2: mesos.v1.agent.Call.wait_nested_container:type_name -> mesos.v1.agent.Call.WaitNestedContainer
+	12, // 3: mesos.v1.agent.Call.launch_nested_container_session:type_name -> mesos.v1.agent.Call.LaunchNestedContainerSession
+	13, // 4: mesos.v1.agent.Call.attach_container_input:type_name -> mesos.v1.agent.Call.AttachContainerInput
+	14, // 5: mesos.v1.agent.Call.attach_container_output:type_name -> mesos.v1.agent.Call.AttachContainerOutput
+	10, // 6: mesos.v1.agent.Call.get_containers:type_name -> mesos.v1.agent.Call.GetContainers
+	2,  // 7: mesos.v1.agent.Response.type:type_name -> mesos.v1.agent.Response.Type
+	15, // 8: mesos.v1.agent.Response.get_health:type_name -> mesos.v1.agent.Response.GetHealth
+	16, // 9: mesos.v1.agent.Response.get_flags:type_name -> mesos.v1.agent.Response.GetFlags
+	17, // 10: mesos.v1.agent.Response.get_version:type_name -> mesos.v1.agent.Response.GetVersion
+	18, // 11: mesos.v1.agent.Response.get_metrics:type_name -> mesos.v1.agent.Response.GetMetrics
+	19, // 12: mesos.v1.agent.Response.get_state:type_name -> mesos.v1.agent.Response.GetState
+	20, // 13: mesos.v1.agent.Response.get_containers:type_name -> mesos.v1.agent.Response.GetContainers
+	21, // 14: mesos.v1.agent.Response.get_frameworks:type_name -> mesos.v1.agent.Response.GetFrameworks
+	22, // 15: mesos.v1.agent.Response.get_executors:type_name -> mesos.v1.agent.Response.GetExecutors
+	23, // 16: mesos.v1.agent.Response.get_tasks:type_name -> mesos.v1.agent.Response.GetTasks
+	24, // 17: mesos.v1.agent.Response.get_agent:type_name -> mesos.v1.agent.Response.GetAgent
+	25, // 18: mesos.v1.agent.Response.wait_nested_container:type_name -> mesos.v1.agent.Response.WaitNestedContainer
+	3,  // 19: mesos.v1.agent.ProcessIO.type:type_name -> mesos.v1.agent.ProcessIO.Type
+	29, // 20: mesos.v1.agent.ProcessIO.data:type_name -> mesos.v1.agent.ProcessIO.Data
+	30, // 21: mesos.v1.agent.ProcessIO.control:type_name -> mesos.v1.agent.ProcessIO.Control
+	32, // 22: mesos.v1.agent.Call.GetMetrics.timeout:type_name -> mesos.v1.DurationInfo
+	33, // 23: mesos.v1.agent.Call.WaitNestedContainer.container_id:type_name -> mesos.v1.ContainerID
+	33, // 24: mesos.v1.agent.Call.LaunchNestedContainerSession.container_id:type_name -> mesos.v1.ContainerID
+	34, // 25: mesos.v1.agent.Call.LaunchNestedContainerSession.command:type_name -> mesos.v1.CommandInfo
+	35, // 26: mesos.v1.agent.Call.LaunchNestedContainerSession.container:type_name -> mesos.v1.ContainerInfo
+	1,  // 27: mesos.v1.agent.Call.AttachContainerInput.type:type_name -> mesos.v1.agent.Call.AttachContainerInput.Type
+	33, // 28: mesos.v1.agent.Call.AttachContainerInput.container_id:type_name -> mesos.v1.ContainerID
+	8,  // 29: mesos.v1.agent.Call.AttachContainerInput.process_io:type_name -> mesos.v1.agent.ProcessIO
+	33, // 30: mesos.v1.agent.Call.AttachContainerOutput.container_id:type_name -> mesos.v1.ContainerID
+	36, // 31: mesos.v1.agent.Response.GetFlags.flags:type_name -> mesos.v1.Flag
+	37, // 32: mesos.v1.agent.Response.GetVersion.version_info:type_name -> mesos.v1.VersionInfo
+	38, // 33: mesos.v1.agent.Response.GetMetrics.metrics:type_name -> mesos.v1.Metric
+	23, // 34: mesos.v1.agent.Response.GetState.get_tasks:type_name -> mesos.v1.agent.Response.GetTasks
+	22, // 35: mesos.v1.agent.Response.GetState.get_executors:type_name -> mesos.v1.agent.Response.GetExecutors
+	21, // 36: mesos.v1.agent.Response.GetState.get_frameworks:type_name -> mesos.v1.agent.Response.GetFrameworks
+	26, // 37: mesos.v1.agent.Response.GetContainers.containers:type_name -> mesos.v1.agent.Response.GetContainers.Container
+	27, // 38: mesos.v1.agent.Response.GetFrameworks.frameworks:type_name -> mesos.v1.agent.Response.GetFrameworks.Framework
+	27, // 39: mesos.v1.agent.Response.GetFrameworks.completed_frameworks:type_name -> mesos.v1.agent.Response.GetFrameworks.Framework
+	28, // 40: mesos.v1.agent.Response.GetExecutors.executors:type_name -> mesos.v1.agent.Response.GetExecutors.Executor
+	28, // 41: mesos.v1.agent.Response.GetExecutors.completed_executors:type_name -> mesos.v1.agent.Response.GetExecutors.Executor
+	39, // 42: mesos.v1.agent.Response.GetTasks.pending_tasks:type_name -> mesos.v1.Task
+	39, // 43: mesos.v1.agent.Response.GetTasks.queued_tasks:type_name -> mesos.v1.Task
+	39, // 44: mesos.v1.agent.Response.GetTasks.launched_tasks:type_name -> mesos.v1.Task
+	39, // 45: mesos.v1.agent.Response.GetTasks.terminated_tasks:type_name -> mesos.v1.Task
+	39, // 46: mesos.v1.agent.Response.GetTasks.completed_tasks:type_name -> mesos.v1.Task
+	40, // 47: mesos.v1.agent.Response.GetAgent.agent_info:type_name -> mesos.v1.AgentInfo
+	41, // 48: mesos.v1.agent.Response.GetAgent.drain_config:type_name -> mesos.v1.DrainConfig
+	42, // 49: mesos.v1.agent.Response.GetAgent.estimated_drain_start_time:type_name -> mesos.v1.TimeInfo
+	43, // 50: mesos.v1.agent.Response.WaitNestedContainer.state:type_name -> mesos.v1.TaskState
+	44, // 51: mesos.v1.agent.Response.WaitNestedContainer.reason:type_name -> mesos.v1.TaskStatus.Reason
+	45, // 52: mesos.v1.agent.Response.GetContainers.Container.framework_id:type_name -> mesos.v1.FrameworkID
+	46, // 53: mesos.v1.agent.Response.GetContainers.Container.executor_id:type_name -> mesos.v1.ExecutorID
+	33, // 54: mesos.v1.agent.Response.GetContainers.Container.container_id:type_name -> mesos.v1.ContainerID
+	47, // 55: mesos.v1.agent.Response.GetContainers.Container.container_status:type_name -> mesos.v1.ContainerStatus
+	48, // 56: mesos.v1.agent.Response.GetFrameworks.Framework.framework_info:type_name -> mesos.v1.FrameworkInfo
+	49, // 57: mesos.v1.agent.Response.GetExecutors.Executor.executor_info:type_name -> mesos.v1.ExecutorInfo
+	4,  // 58: mesos.v1.agent.ProcessIO.Data.type:type_name -> mesos.v1.agent.ProcessIO.Data.Type
+	5,  // 59: mesos.v1.agent.ProcessIO.Control.type:type_name -> mesos.v1.agent.ProcessIO.Control.Type
+	50, // 60: mesos.v1.agent.ProcessIO.Control.tty_info:type_name -> mesos.v1.TTYInfo
+	31, // 61: mesos.v1.agent.ProcessIO.Control.heartbeat:type_name -> mesos.v1.agent.ProcessIO.Control.Heartbeat
+	32, // 62: mesos.v1.agent.ProcessIO.Control.Heartbeat.interval:type_name -> mesos.v1.DurationInfo
+	63, // [63:63] is the sub-list for method output_type
+	63, // [63:63] is the sub-list for method input_type
+	63, // [63:63] is the sub-list for extension type_name
+	63, // [63:63] is the sub-list for extension extendee
+	0,  // [0:63] is the sub-list for field type_name
 }
 
 func init() { file_api_mesos_v1_agent_agent_proto_init() }
@@ -1503,8 +2384,8 @@ func file_api_mesos_v1_agent_agent_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_mesos_v1_agent_agent_proto_rawDesc), len(file_api_mesos_v1_agent_agent_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   17,
+			NumEnums:      6,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
