@@ -179,6 +179,11 @@ func New(cfg Config, logger *slog.Logger) (*Master, error) {
 		_ = ln.Close()
 		return nil, err
 	}
+	if m.reg.IsLeader() {
+		// A group of one leads before it serves (openRegistry waited for
+		// it); nothing runs the loop yet, so this is its first act.
+		m.becomeLeader()
+	}
 	return m, nil
 }
 
@@ -204,10 +209,6 @@ func (m *Master) Handler() http.Handler { return m.srv.Handler }
 
 // Run serves until ctx is done, then closes every stream and returns.
 func (m *Master) Run(ctx context.Context) error {
-	if m.reg.IsLeader() {
-		// A group of one led before it served (New waited for it).
-		m.becomeLeader()
-	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- m.srv.Serve(m.ln) }()
 	m.log.Info("master started", "id", m.ID(), "addr", m.Addr(), "group", m.cfg.Masters)
