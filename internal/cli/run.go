@@ -41,6 +41,9 @@ var (
 	drainWait    = 10 * time.Second // for the last of the task's output
 	teardownWait = 5 * time.Second  // for the driver to stop
 	pollInterval = 250 * time.Millisecond
+	// While no offer fits, say why after whyFirst, then every whyEvery.
+	whyFirst = 3 * time.Second
+	whyEvery = 10 * time.Second
 )
 
 const runUsage = `usage: agora run [flags] [--] COMMAND [ARG...]

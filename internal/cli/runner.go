@@ -350,6 +350,12 @@ func (r *runner) run(ctx context.Context) int {
 	waiting := time.NewTicker(time.Second)
 	defer waiting.Stop()
 	var lastWaitMsg string
+	// While no offer fits, ask the master what it sees, off the loop.
+	began := time.Now()
+	whyTimer := time.NewTimer(whyFirst)
+	defer whyTimer.Stop()
+	whyMsg := make(chan string, 1)
+	asking := false // a question to the master is under way
 
 	started := r.started // nil once streaming has begun
 	var out *outputStreamer
@@ -378,6 +384,23 @@ func (r *runner) run(ctx context.Context) int {
 			if !r.isLaunched() {
 				r.printf("%s", r.noOfferMessage(drv))
 				return exitFailure
+			}
+		case <-whyTimer.C:
+			if r.isLaunched() {
+				continue
+			}
+			whyTimer.Reset(whyEvery)
+			if !r.isRegistered() || asking {
+				continue // the waiting ticker reports the master's errors
+			}
+			asking = true
+			waited := time.Since(began).Round(time.Second)
+			fid := drv.FrameworkID().GetValue()
+			go func() { whyMsg <- r.waitMessage(waited, fid) }()
+		case msg := <-whyMsg:
+			asking = false
+			if !r.isLaunched() {
+				r.printf("%s", msg)
 			}
 		case <-waiting.C:
 			if r.isRegistered() {
