@@ -43,6 +43,7 @@ type runner struct {
 	lastState  mesos.TaskState
 	seenState  bool
 	offersSeen int
+	stopping   bool // the run is over; the driver is being stopped
 	largest    *mesos.Offer // the largest offer seen that did not fit
 }
 
@@ -129,7 +130,7 @@ func (r *runner) Registered(d *scheduler.Driver, id *mesos.FrameworkID, _ *mesos
 
 func (r *runner) Disconnected(*scheduler.Driver) {
 	r.mu.Lock()
-	done := r.seenState && mesos.IsTerminal(r.lastState)
+	done := r.stopping || r.seenState && mesos.IsTerminal(r.lastState)
 	r.mu.Unlock()
 	if done {
 		return // the stream closes because the run is over
@@ -330,6 +331,9 @@ func (r *runner) run(ctx context.Context) int {
 	// Whatever happens, tear the framework down so nothing is left behind.
 	defer func() {
 		if !driverExited {
+			r.mu.Lock()
+			r.stopping = true
+			r.mu.Unlock()
 			if err := drv.Stop(false); err != nil {
 				r.log.Info("agora run: teardown", "error", err)
 			}
