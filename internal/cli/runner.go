@@ -43,7 +43,7 @@ type runner struct {
 	lastState  mesos.TaskState
 	seenState  bool
 	offersSeen int
-	stopping   bool // the run is over; the driver is being stopped
+	stopping   bool         // the run is over; the driver is being stopped
 	largest    *mesos.Offer // the largest offer seen that did not fit
 }
 

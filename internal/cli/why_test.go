@@ -25,8 +25,8 @@ func res(cpus, mem float64) []*mesos.Resource {
 // resources.
 func stateAgent(id, host string, total, alloc, offered []*mesos.Resource) *masterpb.Response_GetAgents_Agent {
 	return &masterpb.Response_GetAgents_Agent{
-		AgentInfo:      &mesos.AgentInfo{Id: &mesos.AgentID{Value: proto.String(id)}, Hostname: proto.String(host)},
-		Active:         proto.Bool(true), Version: proto.String("1.12.0"),
+		AgentInfo: &mesos.AgentInfo{Id: &mesos.AgentID{Value: proto.String(id)}, Hostname: proto.String(host)},
+		Active:    proto.Bool(true), Version: proto.String("1.12.0"),
 		TotalResources: total, AllocatedResources: alloc, OfferedResources: offered,
 	}
 }

@@ -32,12 +32,19 @@
     tasks: new Map(),      // framework id + '\u0000' + task id -> task
     byAgent: new Map(),    // agent id -> Set of task keys
     byFramework: new Map(),// framework id -> Set of task keys
+    // Kept as tasks change, so the overview never walks all tasks:
+    states: {},            // state -> number of tasks in it
+    live: new Map(),       // task key -> task, the non-terminal ones, oldest first
+    liveChanges: 0,        // bumped when a task joins or leaves live
+    usage: new Map(),      // framework id -> { tasks, cpus, mem, disk, gpus } of its live tasks
+    counted: new Map(),    // task key -> what was counted for it
     metrics: null,
     leader: '', masters: [],
     version: 0,            // bumped on every change
   };
   // Figures for tests and for docs/webui.md.
   const stats = window.agoraStats = { events: 0, subscribed: 0, firstRender: 0, lastApply: 0 };
+  const updateMs = window.agoraUpdateMs = []; // the page's update() times, the last 100
 
   const key = (fw, id) => fw + '\u0000' + id;
   const val = (x) => (x && x.value) || '';
@@ -67,6 +74,29 @@
     model.tasks.set(k, t);
     index(model.byAgent, t.agent, k, true);
     index(model.byFramework, t.fw, k, true);
+    tally(k, t);
+  }
+
+  // tally moves a task's counts from what it was to what it is.
+  function tally(k, t) {
+    const was = model.counted.get(k);
+    const isLive = !TERMINAL.has(t.state);
+    if (was) {
+      model.states[was.state]--;
+      if (was.live) addUsage(was.fw, was.res, -1);
+    }
+    model.states[t.state] = (model.states[t.state] || 0) + 1;
+    if (isLive) addUsage(t.fw, t.res, 1);
+    if (isLive !== model.live.has(k)) model.liveChanges++;
+    if (isLive) model.live.set(k, t); else model.live.delete(k); // set keeps k's place
+    model.counted.set(k, { state: t.state, live: isLive, fw: t.fw, res: t.res });
+  }
+
+  function addUsage(fw, res, sign) {
+    let u = model.usage.get(fw);
+    if (!u) { u = { tasks: 0, cpus: 0, mem: 0, disk: 0, gpus: 0 }; model.usage.set(fw, u); }
+    u.tasks += sign;
+    for (const r of RES) u[r] += sign * (res[r] || 0);
   }
 
   function statusOf(s) {
@@ -103,6 +133,8 @@
   function resetModel() {
     model.agents.clear(); model.frameworks.clear(); model.tasks.clear();
     model.byAgent.clear(); model.byFramework.clear();
+    model.states = {}; model.live.clear(); model.usage.clear(); model.counted.clear();
+    model.liveChanges++;
   }
 
   // loadState replaces the model with the SUBSCRIBED event's get_state.
@@ -543,20 +575,19 @@
   const TASK_LIST = ['id', 'name', 'state', 'framework', 'agent', 'history', 'cpus', 'mem', 'updated'];
   const without = (name) => TASK_LIST.filter((n) => n !== name);
 
-  // usage is a framework's live task count and resources, computed once per
-  // model version however many cells ask.
-  let usageCache = new Map(), usageVersion = -1;
-  function usage(fwID) {
-    if (usageVersion !== model.version) { usageCache = new Map(); usageVersion = model.version; }
-    let u = usageCache.get(fwID);
-    if (!u) {
-      const ts = tasksOf(model.byFramework, fwID);
-      u = used(ts);
-      u.tasks = ts.filter(live).length;
-      usageCache.set(fwID, u);
+  // activeTasks lists the live tasks newest first, rebuilt only when a task
+  // joins or leaves them (not on every update of a running task).
+  let activeList = [], activeAt = -1;
+  function activeTasks() {
+    if (activeAt !== model.liveChanges) {
+      activeAt = model.liveChanges;
+      activeList = Array.from(model.live.values()).reverse();
     }
-    return u;
+    return activeList;
   }
+  // usage is a framework's live task count and resources.
+  const NO_USAGE = { tasks: 0, cpus: 0, mem: 0, disk: 0, gpus: 0 };
+  const usage = (fwID) => model.usage.get(fwID) || NO_USAGE;
 
   // ---- pages ---------------------------------------------------------------
 
@@ -600,7 +631,6 @@
     // only the visible page is rendered however many tasks there are.
     const taskTable = new Table('overview-tasks', taskColumns('id', 'name', 'framework', 'state', 'host', 'age', 'cpus', 'mem'), 'No active tasks.');
     const fwTable = new Table('overview-frameworks', frameworkColumns, 'No active frameworks.');
-    let activeTasks = [], activeVersion = -1;
     const setN = (id, n) => { const el = cards[id].firstChild; const s = String(n); if (el.textContent !== s) el.textContent = s; };
     return {
       el: h('div', {}, h('h1', {}, 'Cluster overview'), h('p', { class: 'muted' }, 'Leading master: ', leader),
@@ -619,19 +649,8 @@
         for (const f of model.frameworks.values()) if (!f.completed && f.active) fws.push(f);
         setN('frameworks-active', fws.length);
         fwTable.set(fws);
-        if (activeVersion !== model.version) {
-          // One pass over the tasks counts the states and collects the live ones.
-          activeVersion = model.version;
-          const counts = {};
-          activeTasks = [];
-          for (const t of model.tasks.values()) {
-            counts[t.state] = (counts[t.state] || 0) + 1;
-            if (live(t)) activeTasks.push(t);
-          }
-          activeTasks.reverse();
-          for (const s of STATES) setN(s, counts[s] || 0);
-        }
-        taskTable.set(activeTasks);
+        for (const s of STATES) setN(s, model.states[s] || 0);
+        taskTable.set(activeTasks());
         resTable.set(RES.map((name) => ({ name, total: m['master/' + name + '_total'] || 0,
           used: m['master/' + name + '_used'] || 0, offered: m['master/' + name + '_offered'] || 0 })));
         agentTable.set([...model.agents.values()]);
@@ -976,7 +995,11 @@
     requestAnimationFrame(() => {
       scheduled = false;
       if (!current) return;
+      const t0 = performance.now();
       current.update();
+      // The page's update time (JavaScript only, not layout), the last 100.
+      updateMs.push(performance.now() - t0);
+      if (updateMs.length > 100) updateMs.shift();
       if (!stats.firstRender && stats.subscribed) stats.firstRender = performance.now();
     });
   }
