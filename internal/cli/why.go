@@ -4,10 +4,54 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
 	"github.com/agora-dev/agora/sdk/scheduler"
 )
+
+// The explanations the CLI gives: why a task is not running (`agora task`)
+// and why no offer comes for one that is not launched yet (`agora run`).
+
+// why explains a task that is not running, from what the master knows.
+func why(t *mesos.Task, d *taskDetail, now time.Time) string {
+	explain := func() string {
+		s := d.Message
+		var extra []string
+		if d.Reason != "" {
+			extra = append(extra, d.Reason)
+		}
+		if d.Source != "" {
+			extra = append(extra, "from "+strings.TrimPrefix(d.Source, "SOURCE_"))
+		}
+		if len(extra) > 0 {
+			if s != "" {
+				s += " "
+			}
+			s += "(" + strings.Join(extra, ", ") + ")"
+		}
+		return s
+	}
+	switch t.GetState() {
+	case mesos.TaskState_TASK_RUNNING:
+		return ""
+	case mesos.TaskState_TASK_STAGING:
+		msg := "the agent has not reported the task starting yet"
+		if !d.Launched.IsZero() {
+			msg = fmt.Sprintf("staging for %s: %s (the executor may still be fetching URIs or starting, or the agent may be slow or unreachable)",
+				age(now.Sub(d.Launched)), msg)
+		}
+		return msg
+	case mesos.TaskState_TASK_STARTING:
+		return "the executor is starting the task"
+	case mesos.TaskState_TASK_KILLING:
+		return "the task is being killed"
+	}
+	if s := explain(); s != "" {
+		return s
+	}
+	return "no message or reason was reported"
+}
 
 // whyNoOffer explains, from the master's GET_STATE (indexed as `agora task`
 // indexes it), why no offer with want for role reaches the framework self
