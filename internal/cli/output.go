@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"sort"
 	"strings"
 	"time"
 
@@ -218,23 +217,23 @@ func getJSON(ctx context.Context, client *http.Client, u string, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
-// masterState is the part of the master's /master/state that explains a
-// missing offer.
-type masterState struct {
-	Slaves []struct {
-		ID            string         `json:"id"`
-		Hostname      string         `json:"hostname"`
-		Active        *bool          `json:"active"`
-		Resources     map[string]any `json:"resources"`
-		UsedResources map[string]any `json:"used_resources"`
-		Offered       map[string]any `json:"offered_resources"`
-		Reserved      map[string]any `json:"reserved_resources"`
-	} `json:"slaves"`
+// clusterWhy asks the leading master for its state (GET_STATE, as `agora
+// task` does) and explains why no offer fitting the task reaches the
+// framework fid.
+func (r *runner) clusterWhy(fid string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	oc := &opClient{master: r.opts.master}
+	st, err := oc.state(ctx)
+	if err != nil {
+		return fmt.Sprintf("the cluster's state is unavailable (%v)", err)
+	}
+	return whyNoOffer(newView(st), r.opts.want, r.opts.role, fid)
 }
 
-func num(m map[string]any, k string) float64 {
-	f, _ := m[k].(float64)
-	return f
+// waitMessage is what agora run prints while no offer fits.
+func (r *runner) waitMessage(waited time.Duration, fid string) string {
+	return fmt.Sprintf("no offer fitting %s after %v: %s", r.opts.want, waited, r.clusterWhy(fid))
 }
 
 // noOfferMessage explains why no offer fitted within --timeout.
@@ -247,41 +246,7 @@ func (r *runner) noOfferMessage(drv *scheduler.Driver) string {
 		return msg
 	}
 	msg := fmt.Sprintf("no offer fitting %s within %v", r.opts.want, r.opts.timeout)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	var st masterState
-	oc := &opClient{master: r.opts.master}
-	if err := oc.getJSON(ctx, "/master/state", &st); err != nil {
-		msg += fmt.Sprintf(": the cluster's state is unavailable (%v)", err)
-	} else {
-		switch n := len(st.Slaves); n {
-		case 0:
-			msg += ": the cluster has no agents"
-		default:
-			var agents []string
-			for _, a := range st.Slaves {
-				free := scheduler.Resources{
-					Cpus: num(a.Resources, "cpus") - num(a.UsedResources, "cpus"),
-					Mem:  num(a.Resources, "mem") - num(a.UsedResources, "mem"),
-					Disk: num(a.Resources, "disk") - num(a.UsedResources, "disk"),
-				}
-				s := fmt.Sprintf("%s: %s unused", a.Hostname, free)
-				if a.Active != nil && !*a.Active {
-					s += " (inactive)"
-				}
-				agents = append(agents, s)
-			}
-			sort.Strings(agents)
-			if len(agents) > 5 {
-				agents = append(agents[:5], fmt.Sprintf("%d more", len(agents)-5))
-			}
-			plural := "s"
-			if n == 1 {
-				plural = ""
-			}
-			msg += fmt.Sprintf(": the cluster has %d agent%s (%s)", n, plural, strings.Join(agents, "; "))
-		}
-	}
+	msg += ": " + r.clusterWhy(drv.FrameworkID().GetValue())
 	r.mu.Lock()
 	seen, largest := r.offersSeen, r.largest
 	r.mu.Unlock()

@@ -41,6 +41,9 @@ var (
 	drainWait    = 10 * time.Second // for the last of the task's output
 	teardownWait = 5 * time.Second  // for the driver to stop
 	pollInterval = 250 * time.Millisecond
+	// While no offer fits, say why after whyFirst, then every whyEvery.
+	whyFirst = 3 * time.Second
+	whyEvery = 10 * time.Second
 )
 
 const runUsage = `usage: agora run [flags] [--] COMMAND [ARG...]
@@ -49,7 +52,9 @@ Runs COMMAND once as a task on the cluster, prints each change of its state,
 streams its stdout and stderr, and exits with its exit status (0 on
 TASK_FINISHED, the command's status on TASK_FAILED, 128+N if it was killed by
 signal N, 1 if it was killed, lost or refused, 2 for usage errors, 130 when
-interrupted). Ctrl-C kills the task. The framework ("agora-run") is torn down
+interrupted). Ctrl-C kills the task. While no offer fits, it says why after 3s
+and every 10s: no agents, the largest agent's free resources against what the
+task asks, or the other frameworks whose offers hold the resources. The framework ("agora-run") is torn down
 when agora run exits, so nothing is left running.
 
 By default COMMAND is executed directly with ARGs as its argv; with --shell the

@@ -43,6 +43,7 @@ type runner struct {
 	lastState  mesos.TaskState
 	seenState  bool
 	offersSeen int
+	stopping   bool         // the run is over; the driver is being stopped
 	largest    *mesos.Offer // the largest offer seen that did not fit
 }
 
@@ -129,7 +130,7 @@ func (r *runner) Registered(d *scheduler.Driver, id *mesos.FrameworkID, _ *mesos
 
 func (r *runner) Disconnected(*scheduler.Driver) {
 	r.mu.Lock()
-	done := r.seenState && mesos.IsTerminal(r.lastState)
+	done := r.stopping || r.seenState && mesos.IsTerminal(r.lastState)
 	r.mu.Unlock()
 	if done {
 		return // the stream closes because the run is over
@@ -330,6 +331,9 @@ func (r *runner) run(ctx context.Context) int {
 	// Whatever happens, tear the framework down so nothing is left behind.
 	defer func() {
 		if !driverExited {
+			r.mu.Lock()
+			r.stopping = true
+			r.mu.Unlock()
 			if err := drv.Stop(false); err != nil {
 				r.log.Info("agora run: teardown", "error", err)
 			}
@@ -350,6 +354,12 @@ func (r *runner) run(ctx context.Context) int {
 	waiting := time.NewTicker(time.Second)
 	defer waiting.Stop()
 	var lastWaitMsg string
+	// While no offer fits, ask the master what it sees, off the loop.
+	began := time.Now()
+	whyTimer := time.NewTimer(whyFirst)
+	defer whyTimer.Stop()
+	whyMsg := make(chan string, 1)
+	asking := false // a question to the master is under way
 
 	started := r.started // nil once streaming has begun
 	var out *outputStreamer
@@ -378,6 +388,23 @@ func (r *runner) run(ctx context.Context) int {
 			if !r.isLaunched() {
 				r.printf("%s", r.noOfferMessage(drv))
 				return exitFailure
+			}
+		case <-whyTimer.C:
+			if r.isLaunched() {
+				continue
+			}
+			whyTimer.Reset(whyEvery)
+			if !r.isRegistered() || asking {
+				continue // the waiting ticker reports the master's errors
+			}
+			asking = true
+			waited := time.Since(began).Round(time.Second)
+			fid := drv.FrameworkID().GetValue()
+			go func() { whyMsg <- r.waitMessage(waited, fid) }()
+		case msg := <-whyMsg:
+			asking = false
+			if !r.isLaunched() {
+				r.printf("%s", msg)
 			}
 		case <-waiting.C:
 			if r.isRegistered() {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
@@ -104,46 +103,6 @@ func lookupTask(ctx context.Context, c *opClient, prefix string) (*mesos.Task, *
 		}
 	}
 	return t, d, nil
-}
-
-// why explains a task that is not running, from what the master knows.
-func why(t *mesos.Task, d *taskDetail, now time.Time) string {
-	explain := func() string {
-		s := d.Message
-		var extra []string
-		if d.Reason != "" {
-			extra = append(extra, d.Reason)
-		}
-		if d.Source != "" {
-			extra = append(extra, "from "+strings.TrimPrefix(d.Source, "SOURCE_"))
-		}
-		if len(extra) > 0 {
-			if s != "" {
-				s += " "
-			}
-			s += "(" + strings.Join(extra, ", ") + ")"
-		}
-		return s
-	}
-	switch t.GetState() {
-	case mesos.TaskState_TASK_RUNNING:
-		return ""
-	case mesos.TaskState_TASK_STAGING:
-		msg := "the agent has not reported the task starting yet"
-		if !d.Launched.IsZero() {
-			msg = fmt.Sprintf("staging for %s: %s (the executor may still be fetching URIs or starting, or the agent may be slow or unreachable)",
-				age(now.Sub(d.Launched)), msg)
-		}
-		return msg
-	case mesos.TaskState_TASK_STARTING:
-		return "the executor is starting the task"
-	case mesos.TaskState_TASK_KILLING:
-		return "the task is being killed"
-	}
-	if s := explain(); s != "" {
-		return s
-	}
-	return "no message or reason was reported"
 }
 
 // sandboxDir finds an executor's sandbox in its agent's /state.

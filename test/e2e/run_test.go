@@ -53,6 +53,14 @@ func TestLocalAndRun(t *testing.T) {
 		t.Errorf("failing run: exit %d, want 3\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 
+	// No agent has room: after 3s it says why, naming the largest agent's
+	// free resources and the ask.
+	_, errOut, code = run("--cpus=1000", "--timeout=4s", "--", "true")
+	if code != 1 || !strings.Contains(errOut, "no offer fitting cpus:1000;mem:32 after 3s: the largest of 2 agents, ") ||
+		!strings.Contains(errOut, "; this task asks cpus:1000;mem:32\n") {
+		t.Errorf("run too big for the cluster: exit %d\nstderr:\n%s", code, errOut)
+	}
+
 	// Ctrl-C kills the task.
 	marker := "agora-e2e-run-interrupt"
 	killMarked(t, marker)

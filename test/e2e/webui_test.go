@@ -208,7 +208,7 @@ func TestWebUI(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitJS(t, ctx, d, "the killed task counted", textIs("#card-TASK_KILLED .n", "1"))
-	screenshot(t, ctx, "webui-overview")
+	waitJS(t, ctx, d, "no active tasks on the overview", textHas("#overview-tasks", "No active tasks."))
 	if err := chromedp.Do(ctx, chromedp.Navigate(base+"#/frameworks/"+s.id)); err != nil {
 		t.Fatal(err)
 	}
@@ -245,6 +245,123 @@ func TestWebUI(t *testing.T) {
 	if v := evalJS[float64](t, ctx, `window.agoraNoReload || 0`); v != 1 {
 		t.Fatal("the page was reloaded")
 	}
+}
+
+// TestWebUIOverview checks the landing page's lists: the active tasks
+// (with their framework, host and age, each id linking to the task's page)
+// and the active frameworks, paged (?page_size=2 makes five tasks three
+// pages), updated live as a task is killed and the framework torn down.
+func TestWebUIOverview(t *testing.T) {
+	chromiumPath(t)
+	work := t.TempDir()
+	mp := start(t, "master", "--port=0", "--work_dir="+filepath.Join(work, "master"))
+	master := mp.waitListening(t)
+	a := start(t, "agent", "--master="+master, "--port=0", "--work_dir="+filepath.Join(work, "agent"),
+		"--resources=cpus:2;mem:1024;disk:1024;ports:[31000-31099]")
+	a.waitListening(t)
+	s := subscribe(t, master, map[string]any{"user": "nobody", "name": "overview-e2e"})
+	var offer map[string]any
+	var agentID string
+	for id, o := range s.offersByAgent(1) {
+		agentID, offer = id, o
+	}
+	const n = 5
+	var tasks []map[string]any
+	for i := 0; i < n; i++ {
+		tasks = append(tasks, commandTask("ov-"+strconv.Itoa(i), agentID, "exec sleep 600"))
+	}
+	s.mustCall(accept(offer, tasks...))
+	s.updates(30*time.Second, func(seen map[string][]string) bool {
+		for i := 0; i < n; i++ {
+			if last(seen["ov-"+strconv.Itoa(i)]) != "TASK_RUNNING" {
+				return false
+			}
+		}
+		return true
+	})
+	var st struct{ Slaves []struct{ Hostname string } }
+	if err := getJSON(t, "http://"+master+"/master/state", &st); err != nil || len(st.Slaves) != 1 {
+		t.Fatalf("state: %+v %v", st, err)
+	}
+	host := st.Slaves[0].Hostname
+
+	ctx := newBrowser(t, 3*time.Minute)
+	base := "http://" + master + "/"
+	const d = 20 * time.Second
+	if err := chromedp.Do(ctx, chromedp.Navigate(base)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, d, "the framework on the overview", textHas("#overview-frameworks", "overview-e2e"))
+	waitJS(t, ctx, d, "five active tasks on one page", `document.querySelectorAll('#overview-tasks tbody tr').length === 5 && `+
+		`document.querySelector('#overview-tasks .pager').hidden`)
+	screenshot(t, ctx, "webui-overview")
+
+	// The framework row: its link, name and task count.
+	if got := evalJS[string](t, ctx, `document.querySelector('#overview-frameworks tbody a').getAttribute('href')`); got != "#/frameworks/"+s.id {
+		t.Errorf("framework link %q, want #/frameworks/%s", got, s.id)
+	}
+	if got := evalJS[string](t, ctx, `document.querySelector('#overview-frameworks tbody tr').cells[5].textContent`); got != "5" {
+		t.Errorf("framework active tasks %q, want 5", got)
+	}
+	// A task row: id linking to its page, name, framework, state, host, age.
+	row := evalJS[[]string](t, ctx, `[...document.querySelector('#overview-tasks tbody tr').cells].map((c) => c.textContent)`)
+	if len(row) < 6 || !strings.HasPrefix(row[0], "ov-") || row[1] != row[0] || row[2] != s.id || row[3] != "TASK_RUNNING" || row[4] != host ||
+		!strings.HasSuffix(row[5], "s") {
+		t.Errorf("task row %q: want id, name, framework %s, TASK_RUNNING, host %s, age", row, s.id, host)
+	}
+
+	// Paging: two a page.
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"#/?page_size=2")); err != nil {
+		t.Fatal(err)
+	}
+	pageIDs := `[...document.querySelectorAll('#overview-tasks tbody tr td:first-child a')].map((a) => a.textContent)`
+	seen := map[string]bool{}
+	for i, want := range []string{"1–2 of 5", "3–4 of 5", "5–5 of 5"} {
+		if i > 0 {
+			evalJS[any](t, ctx, `document.querySelector('#overview-tasks button.next').click()`)
+		}
+		waitJS(t, ctx, d, "page "+want, textIs("#overview-tasks .pager span", want))
+		for _, id := range evalJS[[]string](t, ctx, pageIDs) {
+			if seen[id] {
+				t.Errorf("task %s on two pages", id)
+			}
+			seen[id] = true
+		}
+	}
+	if len(seen) != n {
+		t.Errorf("the pages listed %v, want %d tasks", seen, n)
+	}
+	if !evalJS[bool](t, ctx, `document.querySelector('#overview-tasks button.next').disabled`) {
+		t.Error("Next is enabled on the last page")
+	}
+	evalJS[any](t, ctx, `document.querySelector('#overview-tasks button.prev').click()`)
+	waitJS(t, ctx, d, "Prev back to page 2", textIs("#overview-tasks .pager span", "3–4 of 5"))
+
+	// A task's id opens its page.
+	id := evalJS[string](t, ctx, `document.querySelector('#overview-tasks tbody a').textContent`)
+	evalJS[any](t, ctx, `document.querySelector('#overview-tasks tbody a').click()`)
+	waitJS(t, ctx, d, "the task's page", textIs("#task-state", "TASK_RUNNING"))
+	if got, want := evalJS[string](t, ctx, `location.hash`), "#/tasks/"+s.id+"/"+id; got != want {
+		t.Errorf("task link went to %q, want %q", got, want)
+	}
+	// The framework's link opens its page.
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"#/?page_size=2")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, d, "the framework on the overview", textHas("#overview-frameworks", "overview-e2e"))
+	evalJS[any](t, ctx, `document.querySelector('#overview-frameworks tbody a').click()`)
+	waitJS(t, ctx, d, "the framework's page with its tasks", textHas("#framework-active-tasks", "ov-"))
+
+	// Live: a killed task leaves the list, the torn-down framework too.
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"#/?page_size=2")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, d, "five tasks", textIs("#overview-tasks .pager span", "1–2 of 5"))
+	s.mustCall(map[string]any{"type": "KILL", "kill": map[string]any{"task_id": map[string]any{"value": "ov-0"}}})
+	waitJS(t, ctx, d, "four tasks after a kill", textIs("#overview-tasks .pager span", "1–2 of 4"))
+	s.mustCall(map[string]any{"type": "TEARDOWN"})
+	waitJS(t, ctx, d, "no active tasks after the teardown", textHas("#overview-tasks", "No active tasks."))
+	waitJS(t, ctx, d, "no active frameworks after the teardown", textHas("#overview-frameworks", "No active frameworks."))
 }
 
 // TestWebUIEndpoints checks the console's headers and the sandbox proxy's

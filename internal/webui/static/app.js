@@ -13,7 +13,8 @@
 
 (function () {
   const POLL_MS = 2000;
-  const PAGE_SIZE = 50;
+  const PAGE_SIZE = 50; // rows a table shows at once; #/...?page_size=N overrides it
+  let pageSize = PAGE_SIZE;
   const TAIL_MS = 1000;
   const TAIL_KEEP = 256 * 1024; // characters kept per tail pane
   const TERMINAL = new Set(['TASK_FINISHED', 'TASK_FAILED', 'TASK_KILLED', 'TASK_LOST', 'TASK_ERROR',
@@ -31,12 +32,19 @@
     tasks: new Map(),      // framework id + '\u0000' + task id -> task
     byAgent: new Map(),    // agent id -> Set of task keys
     byFramework: new Map(),// framework id -> Set of task keys
+    // Kept as tasks change, so the overview never walks all tasks:
+    states: {},            // state -> number of tasks in it
+    live: new Map(),       // task key -> task, the non-terminal ones, oldest first
+    liveChanges: 0,        // bumped when a task joins or leaves live
+    usage: new Map(),      // framework id -> { tasks, cpus, mem, disk, gpus } of its live tasks
+    counted: new Map(),    // task key -> what was counted for it
     metrics: null,
     leader: '', masters: [],
     version: 0,            // bumped on every change
   };
   // Figures for tests and for docs/webui.md.
   const stats = window.agoraStats = { events: 0, subscribed: 0, firstRender: 0, lastApply: 0 };
+  const updateMs = window.agoraUpdateMs = []; // the page's update() times, the last 100
 
   const key = (fw, id) => fw + '\u0000' + id;
   const val = (x) => (x && x.value) || '';
@@ -59,10 +67,36 @@
   function putTask(t) {
     const k = key(t.fw, t.id);
     const old = model.tasks.get(k);
+    // When the console first heard of the task: its age when the master
+    // has recorded no status update yet (a staging task).
+    t.seen = (old && old.seen) || t.seen || Date.now() / 1000;
     if (old && old.agent !== t.agent) index(model.byAgent, old.agent, k, false);
     model.tasks.set(k, t);
     index(model.byAgent, t.agent, k, true);
     index(model.byFramework, t.fw, k, true);
+    tally(k, t);
+  }
+
+  // tally moves a task's counts from what it was to what it is.
+  function tally(k, t) {
+    const was = model.counted.get(k);
+    const isLive = !TERMINAL.has(t.state);
+    if (was) {
+      model.states[was.state]--;
+      if (was.live) addUsage(was.fw, was.res, -1);
+    }
+    model.states[t.state] = (model.states[t.state] || 0) + 1;
+    if (isLive) addUsage(t.fw, t.res, 1);
+    if (isLive !== model.live.has(k)) model.liveChanges++;
+    if (isLive) model.live.set(k, t); else model.live.delete(k); // set keeps k's place
+    model.counted.set(k, { state: t.state, live: isLive, fw: t.fw, res: t.res });
+  }
+
+  function addUsage(fw, res, sign) {
+    let u = model.usage.get(fw);
+    if (!u) { u = { tasks: 0, cpus: 0, mem: 0, disk: 0, gpus: 0 }; model.usage.set(fw, u); }
+    u.tasks += sign;
+    for (const r of RES) u[r] += sign * (res[r] || 0);
   }
 
   function statusOf(s) {
@@ -99,6 +133,8 @@
   function resetModel() {
     model.agents.clear(); model.frameworks.clear(); model.tasks.clear();
     model.byAgent.clear(); model.byFramework.clear();
+    model.states = {}; model.live.clear(); model.usage.clear(); model.counted.clear();
+    model.liveChanges++;
   }
 
   // loadState replaces the model with the SUBSCRIBED event's get_state.
@@ -441,17 +477,18 @@
       this.empty = empty || 'None.';
       this.body = h('tbody');
       this.info = h('span', { class: 'muted' });
-      this.prev = h('button', { type: 'button', onclick: () => { this.page--; this.render(); } }, '‹ Prev');
-      this.next = h('button', { type: 'button', onclick: () => { this.page++; this.render(); } }, 'Next ›');
+      this.prev = h('button', { type: 'button', class: 'prev', onclick: () => { this.page--; this.render(); } }, '‹ Prev');
+      this.next = h('button', { type: 'button', class: 'next', onclick: () => { this.page++; this.render(); } }, 'Next ›');
       this.el = h('div', { id },
         h('table', {}, h('thead', {}, h('tr', {}, columns.map((c) => h('th', { class: c.num ? 'num' : '' }, c.title)))), this.body),
         this.pager = h('div', { class: 'pager' }, this.prev, this.next, this.info));
     }
     set(rows) { this.rows = rows; this.render(); }
     render() {
-      const n = this.rows.length, pages = Math.max(1, Math.ceil(n / PAGE_SIZE));
+      const size = pageSize;
+      const n = this.rows.length, pages = Math.max(1, Math.ceil(n / size));
       this.page = Math.min(Math.max(0, this.page), pages - 1);
-      const from = this.page * PAGE_SIZE, to = Math.min(n, from + PAGE_SIZE);
+      const from = this.page * size, to = Math.min(n, from + size);
       const want = Math.max(to - from, n === 0 ? 1 : 0);
       while (this.body.rows.length > want) this.body.lastChild.remove();
       while (this.body.rows.length < want) {
@@ -506,21 +543,67 @@
     : [{ state: 'TASK_STAGING', ts: 0, message: '', reason: '', source: 'master' }].concat(t.statuses));
   const history = (t) => statusHistory(t).map((s) => short(s.state)).join(' → ');
 
-  const taskColumns = (withFw, withAgent) => [
-    { title: 'ID', get: taskLink },
-    { title: 'Name', get: (t) => t.name },
-    { title: 'State', get: (t) => stateCell(t.state) },
-    withFw && { title: 'Framework', get: (t) => fwLink(t.fw) },
-    withAgent && { title: 'Agent', get: (t) => agentLink(t.agent) },
-    { title: 'History', get: history },
-    { title: 'CPUs', num: true, get: (t) => fmtNum(t.res.cpus) },
-    { title: 'Mem', num: true, get: (t) => fmtNum(t.res.mem, 'mem') },
-    { title: 'Updated', get: (t) => fmtTime(lastTime(t)) },
-  ].filter(Boolean);
+  // startTime is when a task started staging, as far as the console knows:
+  // its first status update, else when the console first heard of it.
+  const startTime = (t) => (t.statuses.length && t.statuses[0].ts) || t.seen || 0;
+  function fmtAge(s) {
+    if (!s) return '';
+    const d = Math.max(0, Math.floor(Date.now() / 1000 - s));
+    if (d < 60) return d + 's';
+    if (d < 3600) return Math.floor(d / 60) + 'm ' + (d % 60) + 's';
+    if (d < 86400) return Math.floor(d / 3600) + 'h ' + Math.floor((d % 3600) / 60) + 'm';
+    return Math.floor(d / 86400) + 'd ' + Math.floor((d % 86400) / 3600) + 'h';
+  }
+  const hostLink = (id) => { const a = model.agents.get(id); return link((a && a.hostname) || id, '#/agents/' + enc(id)); };
+
+  // The columns a task table can show; taskColumns picks some, in order, so
+  // the task list and the framework, agent and overview pages share them.
+  const TASK_COLUMNS = {
+    id: { title: 'ID', get: taskLink },
+    name: { title: 'Name', get: (t) => t.name },
+    state: { title: 'State', get: (t) => stateCell(t.state) },
+    framework: { title: 'Framework', get: (t) => fwLink(t.fw) },
+    agent: { title: 'Agent', get: (t) => agentLink(t.agent) },
+    host: { title: 'Host', get: (t) => hostLink(t.agent) },
+    history: { title: 'History', get: history },
+    cpus: { title: 'CPUs', num: true, get: (t) => fmtNum(t.res.cpus) },
+    mem: { title: 'Mem', num: true, get: (t) => fmtNum(t.res.mem, 'mem') },
+    updated: { title: 'Updated', get: (t) => fmtTime(lastTime(t)) },
+    age: { title: 'Age', num: true, get: (t) => fmtAge(startTime(t)) },
+  };
+  const taskColumns = (...names) => names.map((n) => TASK_COLUMNS[n]);
+  const TASK_LIST = ['id', 'name', 'state', 'framework', 'agent', 'history', 'cpus', 'mem', 'updated'];
+  const without = (name) => TASK_LIST.filter((n) => n !== name);
+
+  // activeTasks lists the live tasks newest first, rebuilt only when a task
+  // joins or leaves them (not on every update of a running task).
+  let activeList = [], activeAt = -1;
+  function activeTasks() {
+    if (activeAt !== model.liveChanges) {
+      activeAt = model.liveChanges;
+      activeList = Array.from(model.live.values()).reverse();
+    }
+    return activeList;
+  }
+  // usage is a framework's live task count and resources.
+  const NO_USAGE = { tasks: 0, cpus: 0, mem: 0, disk: 0, gpus: 0 };
+  const usage = (fwID) => model.usage.get(fwID) || NO_USAGE;
 
   // ---- pages ---------------------------------------------------------------
 
   const pages = {};
+
+  const frameworkColumns = [
+    { title: 'ID', get: (f) => fwLink(f.id) },
+    { title: 'Name', get: (f) => f.name },
+    { title: 'User', get: (f) => f.user },
+    { title: 'Roles', get: (f) => f.roles.join(', ') },
+    { title: 'State', get: (f) => (f.completed ? 'completed' : f.connected ? 'connected' : f.active ? 'active' : 'disconnected') },
+    { title: 'Active tasks', num: true, get: (f) => usage(f.id).tasks },
+    { title: 'CPUs', num: true, get: (f) => fmtNum(usage(f.id).cpus) },
+    { title: 'Mem', num: true, get: (f) => fmtNum(usage(f.id).mem, 'mem') },
+    { title: 'Registered', get: (f) => fmtTime(f.registered) },
+  ];
 
   pages.overview = () => {
     const cards = {};
@@ -543,10 +626,17 @@
       { title: 'CPUs', num: true, get: (a) => fmtNum(a.total.cpus) },
       { title: 'Mem', num: true, get: (a) => fmtNum(a.total.mem, 'mem') },
     ], 'No agents.');
+    // The landing page lists what runs, as Mesos's does: the active tasks
+    // (newest first) and the active frameworks, paged like every table, so
+    // only the visible page is rendered however many tasks there are.
+    const taskTable = new Table('overview-tasks', taskColumns('id', 'name', 'framework', 'state', 'host', 'age', 'cpus', 'mem'), 'No active tasks.');
+    const fwTable = new Table('overview-frameworks', frameworkColumns, 'No active frameworks.');
     const setN = (id, n) => { const el = cards[id].firstChild; const s = String(n); if (el.textContent !== s) el.textContent = s; };
     return {
       el: h('div', {}, h('h1', {}, 'Cluster overview'), h('p', { class: 'muted' }, 'Leading master: ', leader),
-        agentCards, h('h2', {}, 'Tasks'), taskCards, h('h2', {}, 'Resources'), resTable.el, h('h2', {}, 'Agents'), agentTable.el),
+        agentCards, h('h2', {}, 'Tasks'), taskCards, h('h2', {}, 'Active frameworks'), fwTable.el,
+        h('h2', {}, 'Active tasks'), taskTable.el,
+        h('h2', {}, 'Resources'), resTable.el, h('h2', {}, 'Agents'), agentTable.el),
       update() {
         leader.textContent = model.leader;
         let active = 0, inactive = 0, removed = 0;
@@ -555,30 +645,18 @@
         setN('agents-active', active);
         setN('agents-inactive', inactive);
         setN('agents-unreachable', Math.max(removed, m['master/slaves_unreachable'] || 0));
-        let fws = 0;
-        for (const f of model.frameworks.values()) if (!f.completed && f.active) fws++;
-        setN('frameworks-active', fws);
-        const counts = {};
-        for (const t of model.tasks.values()) counts[t.state] = (counts[t.state] || 0) + 1;
-        for (const s of STATES) setN(s, counts[s] || 0);
+        const fws = [];
+        for (const f of model.frameworks.values()) if (!f.completed && f.active) fws.push(f);
+        setN('frameworks-active', fws.length);
+        fwTable.set(fws);
+        for (const s of STATES) setN(s, model.states[s] || 0);
+        taskTable.set(activeTasks());
         resTable.set(RES.map((name) => ({ name, total: m['master/' + name + '_total'] || 0,
           used: m['master/' + name + '_used'] || 0, offered: m['master/' + name + '_offered'] || 0 })));
         agentTable.set([...model.agents.values()]);
       },
     };
   };
-
-  const frameworkColumns = [
-    { title: 'ID', get: (f) => fwLink(f.id) },
-    { title: 'Name', get: (f) => f.name },
-    { title: 'User', get: (f) => f.user },
-    { title: 'Roles', get: (f) => f.roles.join(', ') },
-    { title: 'State', get: (f) => (f.completed ? 'completed' : f.connected ? 'connected' : f.active ? 'active' : 'disconnected') },
-    { title: 'Active tasks', num: true, get: (f) => tasksOf(model.byFramework, f.id).filter(live).length },
-    { title: 'CPUs', num: true, get: (f) => fmtNum(used(tasksOf(model.byFramework, f.id)).cpus) },
-    { title: 'Mem', num: true, get: (f) => fmtNum(used(tasksOf(model.byFramework, f.id)).mem, 'mem') },
-    { title: 'Registered', get: (f) => fmtTime(f.registered) },
-  ];
 
   pages.frameworks = () => {
     const active = new Table('frameworks-table', frameworkColumns, 'No frameworks.');
@@ -595,8 +673,8 @@
 
   pages.framework = (id) => {
     const info = h('div');
-    const activeT = new Table('framework-active-tasks', taskColumns(false, true), 'No active tasks.');
-    const doneT = new Table('framework-completed-tasks', taskColumns(false, true), 'No completed tasks.');
+    const activeT = new Table('framework-active-tasks', taskColumns(...without('framework')), 'No active tasks.');
+    const doneT = new Table('framework-completed-tasks', taskColumns(...without('framework')), 'No completed tasks.');
     let shown = '';
     return {
       el: h('div', {}, h('h1', {}, 'Framework ', id), info, h('h2', {}, 'Active tasks'), activeT.el,
@@ -649,7 +727,7 @@
       { title: 'Mem', num: true, get: (e) => fmtNum(e.mem, 'mem') },
       { title: 'Sandbox', get: (e) => (e.task ? link('browse', '#/tasks/' + enc(e.fw) + '/' + enc(e.task)) : '') },
     ], 'No executors.');
-    const taskT = new Table('agent-tasks', taskColumns(true, false), 'No tasks.');
+    const taskT = new Table('agent-tasks', taskColumns(...without('agent')), 'No tasks.');
     const execNote = h('p', { class: 'muted' });
     let timer = 0, shown = '';
     const loadExecutors = async () => {
@@ -693,7 +771,7 @@
 
   pages.tasks = (q) => {
     const input = h('input', { class: 'search', id: 'task-search', type: 'search', placeholder: 'Filter by id, name, state, agent…', value: q || '' });
-    const t = new Table('tasks-table', taskColumns(true, true), 'No tasks.');
+    const t = new Table('tasks-table', taskColumns(...TASK_LIST), 'No tasks.');
     let filterKey = '', cached = [], cachedVersion = -1;
     input.addEventListener('input', () => { t.page = 0; changed(); });
     return {
@@ -890,6 +968,8 @@
     const path = qi < 0 ? raw : raw.slice(0, qi);
     const params = new URLSearchParams(qi < 0 ? '' : raw.slice(qi + 1));
     const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+    const size = parseInt(params.get('page_size'), 10);
+    pageSize = size > 0 ? size : PAGE_SIZE;
     let page, nav = parts[0] || 'overview';
     switch (parts[0]) {
       case undefined: page = pages.overview(); break;
@@ -915,7 +995,11 @@
     requestAnimationFrame(() => {
       scheduled = false;
       if (!current) return;
+      const t0 = performance.now();
       current.update();
+      // The page's update time (JavaScript only, not layout), the last 100.
+      updateMs.push(performance.now() - t0);
+      if (updateMs.length > 100) updateMs.shift();
       if (!stats.firstRender && stats.subscribed) stats.firstRender = performance.now();
     });
   }

@@ -55,6 +55,7 @@ type Master struct {
 	failLoc    string
 	down       string // non-empty: answer every request 503 with it
 	leaderJSON string // the answer to GET /agora/v1/leader; "" is 404
+	mux        *http.ServeMux
 }
 
 type stream struct {
@@ -86,6 +87,7 @@ func Start() *Master {
 		removed:   map[string]bool{},
 	}
 	mux := http.NewServeMux()
+	m.mux = mux
 	mux.HandleFunc("/api/v1/scheduler", m.serve)
 	mux.HandleFunc("GET /agora/v1/leader", func(w http.ResponseWriter, r *http.Request) {
 		m.mu.Lock()
@@ -101,6 +103,11 @@ func Start() *Master {
 	m.Server = httptest.NewServer(mux)
 	return m
 }
+
+// Handle serves more of a master's API, such as the operator API
+// ("POST /api/v1") a client asks besides the scheduler API; pattern is an
+// http.ServeMux pattern.
+func (m *Master) Handle(pattern string, h http.Handler) { m.mux.Handle(pattern, h) }
 
 // Close drops the stream and stops the server.
 func (m *Master) Close() {
