@@ -158,7 +158,7 @@ func usableScalars(res []*mesos.Resource, role string) scheduler.Resources {
 		if r.GetType() != mesos.Value_SCALAR {
 			continue
 		}
-		reservedFor := r.GetRole()
+		reservedFor := r.GetRole() //lint:ignore SA1019 the pre-refinement format a master may still send
 		if rs := r.GetReservations(); len(rs) > 0 {
 			reservedFor = rs[len(rs)-1].GetRole()
 		}
