@@ -442,3 +442,29 @@ func (f *haFramework) dump() string {
 	b, _ := json.MarshalIndent(f.history, "", " ")
 	return string(b)
 }
+
+// waitTaskGone waits until the agent at addr no longer lists the task in
+// its /state (it was killed there).
+func waitTaskGone(t *testing.T, addr, id string) {
+	t.Helper()
+	waitFor(t, 20*time.Second, "task "+id+" gone from the agent", func() bool {
+		var st struct {
+			Frameworks []struct {
+				Executors []struct{ Tasks []struct{ ID string } }
+			}
+		}
+		if getJSON(t, "http://"+addr+"/state", &st) != nil {
+			return false
+		}
+		for _, fw := range st.Frameworks {
+			for _, e := range fw.Executors {
+				for _, tk := range e.Tasks {
+					if tk.ID == id {
+						return false
+					}
+				}
+			}
+		}
+		return true
+	})
+}

@@ -58,26 +58,7 @@ func TestHARecoveredAgentMarkedUnreachable(t *testing.T) {
 	c.waitAgents(2, 30*time.Second)
 	// The task is killed on the agent that came back; the framework hears
 	// nothing but TASK_LOST of it.
-	waitFor(t, 20*time.Second, "the lost task gone from its agent", func() bool {
-		var st struct {
-			Frameworks []struct {
-				Executors []struct{ Tasks []struct{ ID string } }
-			}
-		}
-		if getJSON(t, "http://"+victim.waitListening(t)+"/state", &st) != nil {
-			return false
-		}
-		for _, fw := range st.Frameworks {
-			for _, e := range fw.Executors {
-				for _, tk := range e.Tasks {
-					if tk.ID == "r0" {
-						return false
-					}
-				}
-			}
-		}
-		return true
-	})
+	waitTaskGone(t, victim.waitListening(t), "r0")
 	before := len(f.states("r0"))
 	reconcile()
 	waitFor(t, 10*time.Second, "a reconciliation answer", func() bool { return len(f.states("r0")) > before })

@@ -275,26 +275,7 @@ func TestHAPartitionedAgentThenFailover(t *testing.T) {
 		return aware.lastState("unreachable-me") == "TASK_RUNNING"
 	})
 	// The lost task is killed on the agent: its sandbox's executor ends.
-	waitFor(t, 20*time.Second, "the lost task to be gone from the agent", func() bool {
-		var st struct {
-			Frameworks []struct {
-				Executors []struct{ Tasks []struct{ ID string } }
-			}
-		}
-		if getJSON(t, "http://"+victim.waitListening(t)+"/state", &st) != nil {
-			return false
-		}
-		for _, fw := range st.Frameworks {
-			for _, e := range fw.Executors {
-				for _, tk := range e.Tasks {
-					if tk.ID == "lost-me" {
-						return false
-					}
-				}
-			}
-		}
-		return true
-	})
+	waitTaskGone(t, victim.waitListening(t), "lost-me")
 	// Reconciliation keeps answering lost for it.
 	plain.call(map[string]any{"type": "RECONCILE", "reconcile": map[string]any{"tasks": []any{map[string]any{
 		"task_id": map[string]any{"value": "lost-me"}, "agent_id": map[string]any{"value": agent}}}}})
