@@ -234,7 +234,6 @@ func TestHARandomFaults(t *testing.T) {
 	})
 
 	mu.Lock()
-	defer mu.Unlock()
 	for id, n := range launched {
 		if n > 1 {
 			fail("task %s launched %d times", id, n)
@@ -242,7 +241,6 @@ func TestHARandomFaults(t *testing.T) {
 	}
 	f.checkNoResurrection()
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	for id, states := range f.history {
 		terminal := ""
 		for _, s := range states {
@@ -260,7 +258,14 @@ func TestHARandomFaults(t *testing.T) {
 			}
 		}
 	}
+	f.mu.Unlock()
 	t.Logf("%d tasks launched over %d rounds; faults:\n%s", len(launched), rounds, joinLines(history))
+	mu.Unlock()
+	// Leave no executor behind (the framework checkpoints: its executors
+	// would survive the agents' SIGTERM).
+	f.teardown()
+	c.agents = agents
+	c.waitNoExecutors(20 * time.Second)
 }
 
 var (

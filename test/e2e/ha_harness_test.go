@@ -68,7 +68,46 @@ func startHA(t *testing.T, masters, agents int, extra ...string) *haCluster {
 		c.agents = append(c.agents, a)
 	}
 	c.waitAgents(agents, 30*time.Second)
+	// Runs after the frameworks' cleanups (their TEARDOWN) and before the
+	// agents stop: wait until the agents have shut the executors down.
+	t.Cleanup(func() { c.waitNoExecutors(15 * time.Second) })
 	return c
+}
+
+// waitNoExecutors waits, bounded, until no running agent lists a live
+// executor.
+func (c *haCluster) waitNoExecutors(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		busy := false
+		for _, a := range c.agents {
+			if a == nil {
+				continue
+			}
+			select {
+			case <-a.done:
+				continue
+			default:
+			}
+			var st struct {
+				Frameworks []struct{ Executors []any } `json:"frameworks"`
+			}
+			m := listenRE.FindStringSubmatch(a.output())
+			if m == nil || getJSON(c.t, "http://"+m[1]+"/state", &st) != nil {
+				continue
+			}
+			for _, f := range st.Frameworks {
+				if len(f.Executors) > 0 {
+					busy = true
+				}
+			}
+		}
+		if !busy {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.t.Logf("executors still running on the agents after %v", d)
 }
 
 func (c *haCluster) list() string { return strings.Join(c.addrs, ",") }
@@ -176,8 +215,11 @@ type haFramework struct {
 	history map[string][]string
 	events  chan map[string]any
 	subs    int // successful subscriptions
-	cancel  context.CancelFunc
-	done    chan struct{}
+	// tornDown is set once the test tore the framework down: an ERROR
+	// ("Framework has been removed") is then expected.
+	tornDown bool
+	cancel   context.CancelFunc
+	done     chan struct{}
 }
 
 func newHAFramework(t *testing.T, masters []string, name string, partitionAware bool, extra ...map[string]any) *haFramework {
@@ -194,7 +236,14 @@ func newHAFramework(t *testing.T, masters []string, name string, partitionAware 
 	f := &haFramework{t: t, masters: masters, info: info, history: map[string][]string{},
 		events: make(chan map[string]any, 4096), cancel: cancel, done: make(chan struct{})}
 	go f.run(ctx)
-	t.Cleanup(func() { cancel(); <-f.done })
+	t.Cleanup(func() {
+		// Tear the framework down while the cluster still runs, so that
+		// its executors (checkpointed ones survive an agent's SIGTERM) do
+		// not outlive the test.
+		f.teardown()
+		cancel()
+		<-f.done
+	})
 	waitFor(t, 30*time.Second, "framework to subscribe", func() bool { return f.subscriptions() > 0 })
 	return f
 }
@@ -312,7 +361,12 @@ func (f *haFramework) serve(addr string, resp *http.Response) {
 					"agent_id": st["agent_id"], "task_id": st["task_id"], "uuid": uuid}})
 			}
 		case "ERROR":
-			f.t.Errorf("ERROR event: %v", ev)
+			f.mu.Lock()
+			expected := f.tornDown
+			f.mu.Unlock()
+			if !expected {
+				f.t.Errorf("ERROR event: %v", ev)
+			}
 			return
 		}
 		select {
@@ -467,4 +521,15 @@ func waitTaskGone(t *testing.T, addr, id string) {
 		}
 		return true
 	})
+}
+
+// teardown tears the framework down (once the test is done with it).
+func (f *haFramework) teardown() {
+	f.mu.Lock()
+	done := f.tornDown || f.id == ""
+	f.tornDown = true
+	f.mu.Unlock()
+	if !done {
+		f.call(map[string]any{"type": "TEARDOWN"})
+	}
 }
