@@ -24,6 +24,9 @@ import (
 const (
 	masterPath   = "/agora/v1/agent"
 	maxRedirects = 8
+	// groupBackoffMax bounds the backoff between rounds over a group of
+	// masters (the real agent's too).
+	groupBackoffMax = time.Second
 	// protocolVersion is the agora.agent.v1 version the real agent speaks.
 	protocolVersion = agent.ProtocolVersion
 )
@@ -147,7 +150,13 @@ func (a *simAgent) run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		backoff = min(2*backoff, cfg.BackoffMax)
+		// In a group of masters a round without a leader is an election
+		// in progress: retry about once a second, as the real agent does.
+		limit := cfg.BackoffMax
+		if len(masters) > 1 {
+			limit = min(limit, groupBackoffMax)
+		}
+		backoff = min(2*backoff, limit)
 	}
 }
 
