@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -282,4 +284,59 @@ func TestFleetAgainstRealMaster(t *testing.T) {
 	waitFor(t, 10*time.Second, "TASK_KILLED after the restart", func() bool {
 		return fw.last(taskName(2)) == mesos.TaskState_TASK_KILLED
 	})
+}
+
+// TestFollowsTheMasterList gives the agents a list whose first master
+// refuses connections and whose second answers 307 naming the real
+// master: they all end up subscribed there, as the real agent would.
+func TestFollowsTheMasterList(t *testing.T) {
+	port := freePort(t)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	runMaster(t, port, "")
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", "//"+addr+r.URL.Path)
+		w.WriteHeader(http.StatusTemporaryRedirect)
+	}))
+	defer redirector.Close()
+	unavailable := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "no leader", http.StatusServiceUnavailable)
+	}))
+	defer unavailable.Close()
+	dead := "127.0.0.1:" + strconv.Itoa(freePort(t))
+
+	cfg := sim.DefaultConfig()
+	cfg.Masters = []string{dead, strings.TrimPrefix(unavailable.URL, "http://"), strings.TrimPrefix(redirector.URL, "http://")}
+	cfg.Agents = 10
+	cfg.SubscribeRate = 0
+	cfg.BackoffMin = 20 * time.Millisecond
+	s, err := sim.New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, 20*time.Second, "all agents active on the real master", func() bool {
+		st, err := getState(addr)
+		return err == nil && int(st.ActivatedSlaves) == cfg.Agents
+	})
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, edit := range []func(*sim.Config){
+		func(c *sim.Config) { c.Masters = nil },
+		func(c *sim.Config) { c.Agents = 0 },
+		func(c *sim.Config) { c.TaskDuration = -time.Second },
+		func(c *sim.Config) { c.Resources = "cpus:x" },
+		func(c *sim.Config) { c.Attributes = "rack" },
+		func(c *sim.Config) { c.SubscribeRate = -1 },
+	} {
+		cfg := sim.DefaultConfig()
+		cfg.Masters = []string{"127.0.0.1:5050"}
+		edit(&cfg)
+		if _, err := sim.New(cfg, nil); err == nil {
+			t.Errorf("config %+v accepted", cfg)
+		}
+	}
 }
