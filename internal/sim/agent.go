@@ -108,13 +108,18 @@ func (a *simAgent) run(ctx context.Context) {
 	backoff := cfg.BackoffMin
 	var idx, tried, redirects int
 	next := ""
+	failed := "" // the master of the last failed attempt
 	for ctx.Err() == nil {
 		target := next
 		next = ""
+		if hint, _ := a.s.hint.get(); target == "" && hint != "" && hint != failed {
+			target = hint // the detector's leader first
+		}
 		if target == "" {
 			target = masters[idx%len(masters)]
 		}
 		res, err := a.subscribeOnce(ctx, target)
+		failed = target
 		if ctx.Err() != nil {
 			return
 		}
@@ -143,12 +148,16 @@ func (a *simAgent) run(ctx context.Context) {
 			wait = time.Duration(rand.Int64N(int64(backoff) + 1))
 		}
 		a.s.log.Debug("disconnected; reconnecting", "agent", a.hostname, "master", target, "err", err, "in", wait)
+		_, changed := a.s.hint.get()
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
 		case <-t.C:
+		case <-changed:
+			// A new leader confirmed itself: go there now.
+			t.Stop()
 		}
 		// In a group of masters a round without a leader is an election
 		// in progress: retry about once a second, as the real agent does.

@@ -124,6 +124,7 @@ type Sim struct {
 	subscribed, subscriptions, disconnects  atomic.Int64
 	launched, active, finished, killed, upd atomic.Int64
 	wg                                      sync.WaitGroup
+	hint                                    leaderHint
 }
 
 // New checks cfg and prepares the fleet; Run starts it.
@@ -176,6 +177,10 @@ func (s *Sim) Run(ctx context.Context) error {
 	var interval time.Duration
 	if s.cfg.SubscribeRate > 0 {
 		interval = time.Duration(float64(time.Second) / s.cfg.SubscribeRate)
+	}
+	if len(s.cfg.Masters) > 1 {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.detect(ctx) }()
 	}
 	start := time.Now()
 	for i, a := range s.agents {
