@@ -25,6 +25,7 @@ import (
 	"github.com/agora-dev/agora/internal/flags"
 	"github.com/agora-dev/agora/internal/local"
 	"github.com/agora-dev/agora/internal/master"
+	"github.com/agora-dev/agora/internal/sim"
 	"github.com/agora-dev/agora/internal/version"
 )
 
@@ -37,6 +38,7 @@ var commands = []command{
 	{"local", "run a master and N agents in this process (the embedded default)", runLocal},
 	{"master", "run a master", runMaster},
 	{"agent", "run an agent", runAgent},
+	{"sim", "run N simulated agents (no processes) against a master, for capacity planning", runSim},
 	{"run", "run one command on the cluster and follow it to its end", func(ctx context.Context, args []string) int {
 		return cli.Run(ctx, args, os.Stdout, os.Stderr)
 	}},
@@ -233,6 +235,45 @@ func runAgent(ctx context.Context, args []string) int {
 	}
 	fmt.Fprintf(os.Stderr, "agora agent listening on http://%s, master %s\n", a.Addr(), cfg.Master)
 	return exitCode(a.Run(ctx))
+}
+
+func runSim(ctx context.Context, args []string) int {
+	cfg := sim.DefaultConfig()
+	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
+	masters := fs.String("master", "127.0.0.1:5050", "host:port of the master, or of every master of a group (HOST:PORT,HOST:PORT,...)")
+	fs.IntVar(&cfg.Agents, "agents", cfg.Agents, "number of simulated agents")
+	fs.StringVar(&cfg.Resources, "resources", cfg.Resources, "each agent's resources in Mesos syntax")
+	fs.StringVar(&cfg.Attributes, "attributes", cfg.Attributes, "each agent's attributes in Mesos syntax (rack:r1;zone:z)")
+	flags.DurationVar(fs, &cfg.TaskDuration, "task_duration", cfg.TaskDuration,
+		"how long a task runs before TASK_FINISHED unless its label 'duration' says otherwise (0: until killed)")
+	fs.Float64Var(&cfg.SubscribeRate, "subscribe_rate", cfg.SubscribeRate, "first subscriptions per second (0: all at once)")
+	fs.StringVar(&cfg.Hostname, "hostname", cfg.Hostname, "base of the agents' hostnames (<hostname>-00042)")
+	flags.DurationVar(fs, &cfg.BackoffMin, "backoff_min", cfg.BackoffMin, "first (jittered) wait before re-subscribing after a round of failed attempts")
+	flags.DurationVar(fs, &cfg.BackoffMax, "backoff_max", cfg.BackoffMax, "longest wait between re-subscription rounds")
+	flags.DurationVar(fs, &cfg.StatusUpdateRetry, "status_update_retry", cfg.StatusUpdateRetry, "first resend interval of an unacknowledged status update")
+	var progress time.Duration
+	flags.DurationVar(fs, &progress, "progress_interval", time.Second, "how often to print progress")
+	logLevel := fs.String("log_level", "warn", "debug, info, warn or error")
+	if !parse(fs, args) {
+		return 2
+	}
+	list, err := flags.Addresses(*masters)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "agora sim: --master: %v\n", err)
+		return 2
+	}
+	cfg.Masters = list
+	s, err := sim.New(cfg, newLogger(*logLevel, os.Stderr))
+	if err != nil {
+		return exitCode(err)
+	}
+	fmt.Printf("sim: %d agents (%s) against %s\n", cfg.Agents, cfg.Resources, strings.Join(list, ","))
+	done := make(chan struct{})
+	go func() { defer close(done); s.Report(ctx, os.Stdout, progress) }()
+	err = s.Run(ctx)
+	<-done
+	s.Summary(os.Stdout)
+	return exitCode(err)
 }
 
 func runLocal(ctx context.Context, args []string) int {

@@ -77,3 +77,7 @@ func checkMasterAddr(addr string) error {
 	}
 	return nil
 }
+
+// RedirectHost is the master a 307's Location names ("//host:port/path",
+// as Mesos sends it, or an absolute URL), checked like a --master entry.
+func RedirectHost(location string) (string, error) { return redirectHost(location) }
