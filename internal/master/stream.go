@@ -15,16 +15,25 @@ import (
 // RecordIO records, flushing each. A subscriber that falls StreamBacklog
 // events behind is disconnected rather than allowed to stall the loop.
 type stream struct {
-	id    string
-	codec codec.Codec
-	out   chan []byte
+	id      string
+	codec   codec.Codec
+	backlog int
+
+	// queue holds the encoded events not yet written; it grows only as
+	// far as a subscriber falls behind (a master with 10,000 agents keeps
+	// 10,000 streams: a fixed buffer of StreamBacklog each would cost
+	// gigabytes). wake has room for one signal.
+	mu sync.Mutex
+	// +checklocks:mu
+	queue [][]byte
+	wake  chan struct{}
 
 	once sync.Once
 	done chan struct{} // closed when the stream is closed
 }
 
 func newStream(id string, c codec.Codec, backlog int) *stream {
-	return &stream{id: id, codec: c, out: make(chan []byte, backlog), done: make(chan struct{})}
+	return &stream{id: id, codec: c, backlog: backlog, wake: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 // send queues m. It reports false when the stream is closed or when it had
@@ -42,13 +51,28 @@ func (s *stream) send(m proto.Message) bool {
 		s.close()
 		return false
 	}
-	select {
-	case s.out <- data:
-		return true
-	default:
+	s.mu.Lock()
+	if len(s.queue) >= s.backlog {
+		s.mu.Unlock()
 		s.close()
 		return false
 	}
+	s.queue = append(s.queue, data)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// take removes and returns what is queued.
+func (s *stream) take() [][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.queue
+	s.queue = nil
+	return q
 }
 
 // close ends the stream after the queued events have been written.
@@ -69,24 +93,23 @@ func (s *stream) closed() bool {
 // client went away (as opposed to the master closing the stream).
 func (s *stream) serve(w http.ResponseWriter, r *http.Request) (clientGone bool) {
 	rw := recordio.NewWriter(w)
+	write := func() bool {
+		for _, data := range s.take() {
+			if err := rw.WriteRecord(data); err != nil {
+				return false
+			}
+		}
+		return true
+	}
 	for {
 		select {
-		case data := <-s.out:
-			if err := rw.WriteRecord(data); err != nil {
+		case <-s.wake:
+			if !write() {
 				return true
 			}
 		case <-s.done:
-			// Drain what was queued before the close (e.g. a final ERROR).
-			for {
-				select {
-				case data := <-s.out:
-					if err := rw.WriteRecord(data); err != nil {
-						return true
-					}
-				default:
-					return false
-				}
-			}
+			// Write what was queued before the close (e.g. a final ERROR).
+			return !write()
 		case <-r.Context().Done():
 			return true
 		}
