@@ -202,6 +202,15 @@ func TestHARandomFaults(t *testing.T) {
 		return out
 	}
 	var mt map[string]string
+	defer func() {
+		if t.Failed() && mt != nil {
+			for id, state := range mt {
+				if got := f.lastState(id); got != state {
+					t.Logf("task %s: the master says %s, the framework was last told %s (%v)", id, state, got, f.states(id))
+				}
+			}
+		}
+	}()
 	waitFor(t, 60*time.Second, "the framework's view to match /master/state", func() bool {
 		f.reconcile()
 		// Explicit reconciliation of what the framework believes live, as
