@@ -211,7 +211,7 @@ func TestHARandomFaults(t *testing.T) {
 			}
 		}
 	}()
-	waitFor(t, 60*time.Second, "the framework's view to match /master/state", func() bool {
+	waitFor(t, 120*time.Second, "the framework's view to match /master/state", func() bool {
 		f.reconcile()
 		// Explicit reconciliation of what the framework believes live, as
 		// the Mesos HA guide asks of frameworks after a failover.
