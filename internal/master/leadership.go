@@ -294,11 +294,7 @@ func (m *Master) handleRedirect(w http.ResponseWriter, r *http.Request) {
 //	{"leader": "host:port" or "", "self": "host:port", "elected": bool, "term": n,
 //	 "masters": ["host:port", …]}
 func (m *Master) handleLeader(w http.ResponseWriter, r *http.Request) {
-	elected := m.elected.Load()
-	leader := m.reg.Leader()
-	if elected {
-		leader = m.leaderAddress()
-	}
+	elected, leader := m.elected.Load(), m.leaderAddress()
 	masters := m.cfg.Masters
 	if len(masters) == 0 {
 		masters = []string{m.self}

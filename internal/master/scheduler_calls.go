@@ -246,11 +246,7 @@ func (m *Master) reconcileTask(f *framework, taskID *mesos.TaskID, agentID *meso
 		// The framework is now told the task is lost: remember it, so that
 		// whatever its agent says of it later (an update still in flight
 		// from before a failover) is answered here and never relayed.
-		m.completeTask(f, &task{
-			frameworkID: f.id, agentID: aid,
-			info:  &mesos.TaskInfo{TaskId: taskID, AgentId: agentID, Name: proto.String(taskID.GetValue())},
-			state: mesos.TaskState_TASK_LOST, resourcesFreed: true,
-		})
+		m.rememberLost(f, taskID, aid)
 	}
 	ev := reconcileUpdate(taskID, agentID, state, nil, nil)
 	ev.Update.Status.Message = proto.String(msg)

@@ -45,9 +45,7 @@ func (m *Master) agentStatusUpdate(a *agent, u *agentpb.Call_Update) {
 	if f.tasks[tid] == nil {
 		ct := m.completedTask(f, tid)
 		if ct == nil && a.cameBack && !f.partitionAware() {
-			ct = &task{frameworkID: fid, agentID: a.id, state: mesos.TaskState_TASK_LOST, resourcesFreed: true,
-				info: &mesos.TaskInfo{TaskId: status.TaskId, AgentId: agentIDProto(a.id), Name: proto.String(tid)}}
-			m.completeTask(f, ct)
+			ct = m.rememberLost(f, status.TaskId, a.id)
 		}
 		if ct != nil && ct.state == mesos.TaskState_TASK_LOST {
 			// The master told the framework this task was lost: what the
@@ -191,6 +189,21 @@ func (m *Master) completeTask(f *framework, t *task) {
 	if n := len(f.completedTasks) - m.cfg.MaxCompletedTasksPerFramework; n > 0 {
 		f.completedTasks = slices.Delete(f.completedTasks, 0, n)
 	}
+}
+
+// rememberLost records that the framework was told a task it launched on
+// agentID (may be "") is lost, so that whatever that agent says of the
+// task later is answered by the master and never relayed.
+func (m *Master) rememberLost(f *framework, taskID *mesos.TaskID, agentID string) *task {
+	t := &task{
+		frameworkID: f.id, agentID: agentID, state: mesos.TaskState_TASK_LOST, resourcesFreed: true,
+		info: &mesos.TaskInfo{TaskId: taskID, Name: proto.String(taskID.GetValue())},
+	}
+	if agentID != "" {
+		t.info.AgentId = agentIDProto(agentID)
+	}
+	m.completeTask(f, t)
+	return t
 }
 
 func (m *Master) completedTask(f *framework, id string) *task {

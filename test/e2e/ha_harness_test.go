@@ -533,3 +533,16 @@ func (f *haFramework) teardown() {
 		f.call(map[string]any{"type": "TEARDOWN"})
 	}
 }
+
+// agentProc is the agent process whose /state has the agent id.
+func (c *haCluster) agentProc(id string) *proc {
+	c.t.Helper()
+	for _, a := range c.agents {
+		var st struct{ ID string }
+		if getJSON(c.t, "http://"+a.waitListening(c.t)+"/state", &st) == nil && st.ID == id {
+			return a
+		}
+	}
+	c.t.Fatalf("no agent process has id %s", id)
+	return nil
+}

@@ -18,16 +18,7 @@ func TestHARecoveredAgentMarkedUnreachable(t *testing.T) {
 	c := startHA(t, 3, 2, "--max_agent_ping_timeouts=40")
 	f := newHAFramework(t, c.addrs, "recovery", false)
 	agent := haLaunch(t, f, "", "r0")
-	var victim *proc
-	for _, a := range c.agents {
-		var st struct{ ID string }
-		if getJSON(t, "http://"+a.waitListening(t)+"/state", &st) == nil && st.ID == agent {
-			victim = a
-		}
-	}
-	if victim == nil {
-		t.Fatal("agent process not found")
-	}
+	victim := c.agentProc(agent)
 	_ = victim.cmd.Process.Signal(syscall.SIGSTOP)
 	resumed := false
 	defer func() {

@@ -242,17 +242,7 @@ func TestHAPartitionedAgentThenFailover(t *testing.T) {
 	agent := haLaunch(t, plain, "", "lost-me")
 	haLaunch(t, aware, agent, "unreachable-me")
 
-	// The agent process with that id: ask each agent's /state.
-	var victim *proc
-	for _, a := range c.agents {
-		var st struct{ ID string }
-		if getJSON(t, "http://"+a.waitListening(t)+"/state", &st) == nil && st.ID == agent {
-			victim = a
-		}
-	}
-	if victim == nil {
-		t.Fatal("agent process not found")
-	}
+	victim := c.agentProc(agent)
 	_ = victim.cmd.Process.Signal(syscall.SIGSTOP)
 	resumed := false
 	defer func() {
