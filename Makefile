@@ -2,7 +2,7 @@
 GO ?= go
 PROTOS := $(shell find api -name '*.proto' | sort)
 
-.PHONY: help build test test-norace test-conformance test-short generate lint fmt bench clean
+.PHONY: help build test test-faults test-norace test-conformance test-short generate lint fmt bench clean
 
 # test-norace runs these again against a normal build of agora (no race
 # detector): the build users run, fast enough to expose the races the
@@ -26,6 +26,9 @@ test-norace: ## isolation, launch and recovery tests, NORACE_COUNT (5) times eac
 	AGORA_E2E_NORACE=1 $(GO) test -count=$(NORACE_COUNT) -timeout 20m -run '^($(NORACE_E2E))' ./test/e2e/
 	$(GO) test -count=$(NORACE_COUNT) -timeout 20m -run '^($(NORACE_AGENT))' ./internal/agent/
 	$(GO) test -count=$(NORACE_COUNT) -timeout 10m ./internal/isolation/ ./internal/proc/
+
+test-faults: ## the randomized HA fault test (opt-in: a known race, see docs/ha.md), 5 runs of 6 rounds
+	AGORA_FAULT_ROUNDS=6 $(GO) test -race -count=5 -timeout 30m -run '^TestHARandomFaults$$' ./test/e2e/
 
 test-conformance: ## mesos-go's example programs against agora (a separate Go module)
 	cd test/conformance && $(GO) test -count=1 -timeout 20m ./...
