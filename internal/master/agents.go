@@ -296,6 +296,7 @@ func (m *Master) reconcileAgent(a *agent, reported []*agentpb.ExecutorState, now
 	// Live tasks the agent no longer has were lost with it.
 	for fid, tasks := range a.tasks {
 		f := m.frameworks[fid]
+		var lost []registry.LostTask
 		for tid, t := range tasks {
 			if seen[fid][tid] || mesos.IsTerminal(t.state) || f == nil {
 				continue
@@ -306,10 +307,13 @@ func (m *Master) reconcileAgent(a *agent, reported []*agentpb.ExecutorState, now
 				if t.state == mesos.TaskState_TASK_STAGING {
 					state = mesos.TaskState_TASK_DROPPED
 				}
+			} else {
+				lost = append(lost, registry.LostTask{TaskID: tid, AgentID: a.id})
 			}
 			m.transitionTask(f, t, state, mesos.TaskStatus_REASON_AGENT_RESTARTED,
 				"Task was not reported by agent "+a.id+" when it re-subscribed")
 		}
+		m.recordLost(fid, lost)
 	}
 }
 

@@ -99,13 +99,15 @@ func (m *Master) subscribe(call *schedpb.Call, st *stream) string {
 }
 
 func (m *Master) newFramework(id string, info *mesos.FrameworkInfo) *framework {
-	return &framework{
+	f := &framework{
 		id:        id,
 		info:      info,
 		tasks:     make(map[string]*task),
 		offers:    make(map[string]*offer),
 		executors: make(map[string]map[string]*mesos.ExecutorInfo),
 	}
+	m.loadLost(f)
+	return f
 }
 
 func (m *Master) completedFramework(id string) *framework {

@@ -87,7 +87,9 @@ func (m *Master) subscribedRoles(f *framework, roles []string) bool {
 func (m *Master) kill(f *framework, k *schedpb.Call_Kill) {
 	t := f.tasks[k.GetTaskId().GetValue()]
 	if t == nil {
-		m.reconcileTask(f, k.GetTaskId(), k.GetAgentId())
+		var la lostAnswers
+		m.reconcileTask(f, k.GetTaskId(), k.GetAgentId(), &la)
+		m.sendLostAnswers(f, &la)
 		return
 	}
 	if k.AgentId != nil && k.GetAgentId().GetValue() != t.agentID {
@@ -193,21 +195,27 @@ func (m *Master) reconcile(f *framework, r *schedpb.Call_Reconcile) {
 		}
 		return
 	}
+	var la lostAnswers
 	for _, rt := range r.GetTasks() {
-		m.reconcileTask(f, rt.GetTaskId(), rt.GetAgentId())
+		m.reconcileTask(f, rt.GetTaskId(), rt.GetAgentId(), &la)
 	}
+	m.sendLostAnswers(f, &la)
 }
 
 // reconcileTask answers an explicit reconciliation of one task, as
 // Mesos's master does (docs/mesos-ha.md §5.4). A task on an agent the
 // registry admitted that has not re-subscribed since the failover gets no
-// answer yet: the framework retries.
-func (m *Master) reconcileTask(f *framework, taskID *mesos.TaskID, agentID *mesos.AgentID) {
+// answer yet: the framework retries. A TASK_LOST answer is collected in
+// la, to be sent once the registry has recorded it (told_lost.go).
+func (m *Master) reconcileTask(f *framework, taskID *mesos.TaskID, agentID *mesos.AgentID, la *lostAnswers) {
 	if t := f.tasks[taskID.GetValue()]; t != nil {
 		m.sendToFramework(f, reconcileUpdate(taskID, agentIDProto(t.agentID), t.state, t.latest, t))
 		return
 	}
 	if ct := m.completedTask(f, taskID.GetValue()); ct != nil {
+		if ct.lostPending {
+			return // answered once the registry records it
+		}
 		// Unlike Mesos (TASK_LOST for any task no longer live), a task this
 		// master saw end is answered with the end it had, so a framework
 		// is never told two different ends.
@@ -242,16 +250,19 @@ func (m *Master) reconcileTask(f *framework, taskID *mesos.TaskID, agentID *meso
 	default:
 		state, msg = pick(mesos.TaskState_TASK_UNKNOWN), "Reconciliation: Task is unknown"
 	}
-	if state == mesos.TaskState_TASK_LOST {
-		// The framework is now told the task is lost: remember it, so that
-		// whatever its agent says of it later (an update still in flight
-		// from before a failover) is answered here and never relayed.
-		m.rememberLost(f, taskID, aid)
-	}
 	ev := reconcileUpdate(taskID, agentID, state, nil, nil)
 	ev.Update.Status.Message = proto.String(msg)
 	if !unreachable.IsZero() {
 		ev.Update.Status.UnreachableTime = &mesos.TimeInfo{Nanoseconds: proto.Int64(unreachable.UnixNano())}
+	}
+	if state == mesos.TaskState_TASK_LOST {
+		// The framework is told the task is lost: remember it, here and
+		// in the registry, so that whatever its agent says of it later
+		// (an update still in flight from before a failover) is answered
+		// by this master or the next and never relayed.
+		la.tasks = append(la.tasks, m.rememberLost(f, taskID, aid))
+		la.events = append(la.events, ev)
+		return
 	}
 	m.sendToFramework(f, ev)
 }

@@ -101,6 +101,9 @@ type task struct {
 	// the kill can be sent again when the agent re-subscribes.
 	killRequested bool
 	killPolicy    *mesos.KillPolicy
+	// lostPending is set on a told-lost record whose registry entry has
+	// not committed yet (told_lost.go): its answer is not sent yet.
+	lostPending bool
 }
 
 func (t *task) id() string { return t.info.GetTaskId().GetValue() }

@@ -9,7 +9,10 @@
 //   - the agents the operator marked gone (id, when), which may never
 //     subscribe again,
 //   - the most recently removed frameworks (id, when; the last
-//     MaxRemovedFrameworks), which may never subscribe again.
+//     MaxRemovedFrameworks), which may never subscribe again,
+//   - the tasks a leader told their framework were lost while their agent
+//     might still run them (bounded, see MaxLostTasks): no later leader
+//     may let them come back.
 //
 // Everything else (tasks, executors, resources, offers) is rebuilt from
 // what agents and frameworks report when they re-subscribe.
@@ -62,10 +65,11 @@ type Removed struct {
 // State is a copy of the registry's state. Slices are in a deterministic
 // order: agents and gone agents by id, removed frameworks oldest first.
 type State struct {
-	Agents            []Agent   `json:"agents"`
-	UnreachableAgents []Removed `json:"unreachable_agents,omitempty"`
-	GoneAgents        []Removed `json:"gone_agents"`
-	RemovedFrameworks []Removed `json:"removed_frameworks"`
+	Agents            []Agent     `json:"agents"`
+	UnreachableAgents []Removed   `json:"unreachable_agents,omitempty"`
+	GoneAgents        []Removed   `json:"gone_agents"`
+	RemovedFrameworks []Removed   `json:"removed_frameworks"`
+	LostTasks         []LostTasks `json:"lost_tasks,omitempty"`
 }
 
 // FSM is the registry's raft.FSM. Apply runs on raft's FSM goroutine;
@@ -82,6 +86,12 @@ type FSM struct {
 	removed []Removed // oldest first, at most MaxRemovedFrameworks
 	// +checklocks:mu
 	removedIndex map[string]bool
+	// +checklocks:mu
+	lost map[string]*lostList
+	// +checklocks:mu
+	lostOrder []string // framework ids, oldest first
+	// +checklocks:mu
+	lostCount int
 }
 
 var (
@@ -102,6 +112,9 @@ func (f *FSM) resetLocked() {
 	f.gone = make(map[string]int64)
 	f.removed = nil
 	f.removedIndex = make(map[string]bool)
+	f.lost = make(map[string]*lostList)
+	f.lostOrder = nil
+	f.lostCount = 0
 }
 
 // Apply applies one committed log entry. It returns nil or an error (which
@@ -129,6 +142,8 @@ func (f *FSM) Apply(l *raft.Log) any {
 		return f.applyMarkAgentUnreachableLocked(op)
 	case RemoveFramework:
 		return f.applyRemoveFrameworkLocked(op)
+	case RecordLostTasks:
+		return f.applyRecordLostTasksLocked(op)
 	}
 	return fmt.Errorf("%w: %T", ErrUnknownOp, op)
 }
@@ -180,6 +195,7 @@ func (f *FSM) applyRemoveFrameworkLocked(op RemoveFramework) error {
 	}
 	f.removed = append(f.removed, Removed(op))
 	f.removedIndex[op.ID] = true
+	f.forgetLostLocked(op.ID)
 	if n := len(f.removed) - MaxRemovedFrameworks; n > 0 {
 		for _, r := range f.removed[:n] {
 			delete(f.removedIndex, r.ID)
@@ -238,11 +254,12 @@ func (f *FSM) stateLocked() State {
 	if s.RemovedFrameworks == nil {
 		s.RemovedFrameworks = []Removed{}
 	}
+	s.LostTasks = f.lostStateLocked()
 	return s
 }
 
-// Snapshot captures a copy of the state (small: bounded by the agents and
-// MaxRemovedFrameworks); Persist writes it while Apply goes on.
+// Snapshot captures a copy of the state (small: bounded by the agents,
+// MaxRemovedFrameworks and MaxLostTasks); Persist writes it while Apply goes on.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
@@ -316,9 +333,13 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 			return fmt.Errorf("registry: snapshot: %w", err)
 		}
 	}
+	if err := next.restoreLostLocked(sf.LostTasks); err != nil {
+		return err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.agents, f.unreachable, f.gone, f.removed, f.removedIndex = next.agents, next.unreachable, next.gone, next.removed, next.removedIndex
+	f.lost, f.lostOrder, f.lostCount = next.lost, next.lostOrder, next.lostCount
 	return nil
 }
 

@@ -19,6 +19,7 @@ func FuzzDecode(f *testing.F) {
 		AdmitAgent{Agent: Agent{ID: "a1", Hostname: "h1", Endpoint: "10.0.0.1:5051"}},
 		MarkAgentGone{ID: "a1", Time: 1700000000000000000},
 		RemoveFramework{ID: "f1", Time: -1},
+		RecordLostTasks{FrameworkID: "f1", Tasks: []LostTask{{TaskID: "t1", AgentID: "a1"}, {TaskID: "t2"}}, Time: 3},
 	} {
 		b, _ := Encode(op)
 		f.Add(b)
@@ -72,6 +73,9 @@ func FuzzRestore(f *testing.F) {
 	f.Add([]byte(`{"version":1,"agents":[{"id":""}],"removed_frameworks":[{"id":"f","time":1},{"id":"f","time":2}]}`))
 	f.Add([]byte(`{"version":1}{"version":1}`))
 	f.Add([]byte(`null`))
+	f.Add([]byte(`{"version":1,"lost_tasks":[{"framework_id":"f2","tasks":[{"task_id":"t1","agent_id":"a1"},{"task_id":"t2"}]}]}`))
+	f.Add([]byte(`{"version":1,"lost_tasks":[{"framework_id":"f2","tasks":[{"task_id":"t1"},{"task_id":"t1"}]}]}`))
+	f.Add([]byte(`{"version":1,"removed_frameworks":[{"id":"f","time":1}],"lost_tasks":[{"framework_id":"f","tasks":[{"task_id":"t"}]}]}`))
 
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fsm := NewFSM()
@@ -137,6 +141,26 @@ func checkState(t *testing.T, s State) {
 			t.Fatalf("removed frameworks empty or repeated: %+v", s.RemovedFrameworks)
 		}
 		seen[r.ID] = true
+	}
+	total := 0
+	lostSeen := map[string]bool{}
+	for _, l := range s.LostTasks {
+		if l.FrameworkID == "" || lostSeen[l.FrameworkID] || seen[l.FrameworkID] || len(l.Tasks) == 0 ||
+			len(l.Tasks) > MaxLostTasksPerFramework {
+			t.Fatalf("lost tasks of framework %q: empty id, repeated, removed, empty or too many (%d)", l.FrameworkID, len(l.Tasks))
+		}
+		lostSeen[l.FrameworkID] = true
+		ids := map[string]bool{}
+		for _, lt := range l.Tasks {
+			if lt.TaskID == "" || ids[lt.TaskID] {
+				t.Fatalf("lost tasks of framework %q: empty or repeated task id %+v", l.FrameworkID, l.Tasks)
+			}
+			ids[lt.TaskID] = true
+		}
+		total += len(l.Tasks)
+	}
+	if total > MaxLostTasks {
+		t.Fatalf("%d lost tasks kept, more than %d", total, MaxLostTasks)
 	}
 	if len(s.RemovedFrameworks) > MaxRemovedFrameworks {
 		t.Fatalf("%d removed frameworks kept, more than %d", len(s.RemovedFrameworks), MaxRemovedFrameworks)

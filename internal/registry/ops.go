@@ -29,6 +29,9 @@ const (
 	// OpMarkAgentUnreachable is new in Agora 0.2; older masters cannot
 	// skip it (it changes what they must refuse), so it has no flag.
 	OpMarkAgentUnreachable OpType = 4
+	// OpRecordLostTasks is new in Agora 0.3; like OpMarkAgentUnreachable
+	// it changes what a master must refuse, so it has no flag.
+	OpRecordLostTasks OpType = 5
 
 	opTypeMask = ^FlagIgnoreUnknown
 )
@@ -125,6 +128,10 @@ func Decode(b []byte) (op Op, ignorable bool, err error) {
 		op = o
 	case OpRemoveFramework:
 		var o RemoveFramework
+		err = json.Unmarshal(payload, &o)
+		op = o
+	case OpRecordLostTasks:
+		var o RecordLostTasks
 		err = json.Unmarshal(payload, &o)
 		op = o
 	default:
