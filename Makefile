@@ -27,8 +27,8 @@ test-norace: ## isolation, launch and recovery tests, NORACE_COUNT (5) times eac
 	$(GO) test -count=$(NORACE_COUNT) -timeout 20m -run '^($(NORACE_AGENT))' ./internal/agent/
 	$(GO) test -count=$(NORACE_COUNT) -timeout 10m ./internal/isolation/ ./internal/proc/
 
-test-faults: ## the randomized HA fault test (opt-in: a known race, see docs/ha.md), 5 runs of 6 rounds
-	AGORA_FAULT_ROUNDS=6 $(GO) test -race -count=5 -timeout 30m -run '^TestHARandomFaults$$' ./test/e2e/
+test-faults: ## the randomized HA fault test, longer than in make test: 5 runs of 8 rounds
+	AGORA_FAULT_ROUNDS=8 $(GO) test -race -count=5 -timeout 30m -run '^TestHARandomFaults$$' ./test/e2e/
 
 test-conformance: ## mesos-go's example programs against agora (a separate Go module)
 	cd test/conformance && $(GO) test -count=1 -timeout 20m ./...

@@ -28,6 +28,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/agora-dev/agora/internal/httpapi"
 	"log/slog"
 	"net"
 	"net/http"
@@ -407,7 +408,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.st.startRecovered(adopted)
 	a.st.gcRecover()
-	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: httpapi.IdleTimeout}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(a.ln) }()
 

@@ -3,6 +3,7 @@ package agent
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/agora-dev/agora/internal/httpapi"
 	"maps"
 	"net/http"
 	"slices"
@@ -42,19 +43,17 @@ func (a *Agent) routes() http.Handler {
 	return mux
 }
 
-// writeJSON answers v, honouring ?jsonp=callback like Mesos.
+// writeJSON answers v as JSON; JSONP is refused (httpapi.RefuseJSONP).
 func writeJSON(w http.ResponseWriter, r *http.Request, v any) {
+	if httpapi.RefuseJSONP(w, r) {
+		return
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	if cb := r.URL.Query().Get("jsonp"); cb != "" {
-		w.Header().Set("Content-Type", "text/javascript")
-		b = []byte(cb + "(" + string(b) + ");")
-	} else {
-		w.Header().Set("Content-Type", "application/json")
-	}
+	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	_, _ = w.Write(b)
 }

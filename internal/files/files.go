@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/agora-dev/agora/internal/httpapi"
 	"io"
 	"io/fs"
 	"mime"
@@ -99,45 +100,18 @@ func (f *Files) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "failed to parse query: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	req := &request{Request: r, query: query}
-	if cb, ok := query["jsonp"]; ok {
-		req.jsonp = cb[0]
-		if !validCallback(req.jsonp) {
-			http.Error(w, "invalid 'jsonp' callback", http.StatusBadRequest)
-			return
-		}
+	if httpapi.RefuseJSONP(w, r) {
+		return
 	}
-	handler(w, req)
+	handler(w, &request{Request: r, query: query})
 }
 
 type request struct {
 	*http.Request
 	query url.Values
-	jsonp string
 }
 
-// validCallback reports whether cb is a JavaScript identifier or a dotted
-// chain of them (angular's JSONP names callbacks "angular.callbacks._0").
-func validCallback(cb string) bool {
-	if cb == "" || len(cb) > 256 {
-		return false
-	}
-	for _, part := range strings.Split(cb, ".") {
-		if part == "" {
-			return false
-		}
-		for i, c := range part {
-			ok := c == '_' || c == '$' || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') ||
-				(i > 0 && '0' <= c && c <= '9')
-			if !ok {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// writeJSON answers 200 with v as JSON, or as JSONP when asked for.
+// writeJSON answers 200 with v as JSON.
 func writeJSON(w http.ResponseWriter, r *request, v any) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -148,13 +122,7 @@ func writeJSON(w http.ResponseWriter, r *request, v any) {
 	}
 	body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	h := w.Header()
-	if r.jsonp != "" {
-		body = append(append([]byte(r.jsonp+"("), body...), ");"...)
-		h.Set("Content-Type", "text/javascript")
-		h.Set("X-Content-Type-Options", "nosniff")
-	} else {
-		h.Set("Content-Type", "application/json")
-	}
+	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
 	w.Write(body)

@@ -466,28 +466,18 @@ func TestAttachFile(t *testing.T) {
 	}
 }
 
+// TestJSONP: no endpoint wraps its JSON in a callback (a cross-site
+// leak); asking for it is a 400, whatever the callback.
 func TestJSONP(t *testing.T) {
 	fx := newFixture(t)
-	for _, cb := range []string{"cb", "angular.callbacks._0", "$jq_1", "_"} {
-		resp, body := fx.get(t, "read", q("path", virtualRun+"/stdout", "offset", "0", "length", "5", "jsonp", cb))
-		wantStatus(t, resp, body, 200)
-		if ct := resp.Header.Get("Content-Type"); ct != "text/javascript" {
-			t.Errorf("Content-Type %q", ct)
-		}
-		if want := cb + `({"data":"hello","offset":0});`; string(body) != want {
-			t.Errorf("body %q, want %q", body, want)
-		}
-	}
-	for _, cb := range []string{"", "alert(1)//", "a b", "1abc", "a..b", ".a", "a-b", "cb;evil", "<script>", strings.Repeat("a", 300)} {
+	for _, cb := range []string{"cb", "angular.callbacks._0", "", "alert(1)//"} {
 		for _, ep := range []string{"browse", "read", "debug"} {
-			resp, body := fx.get(t, ep, q("path", virtualRun+"/stdout", "jsonp", cb))
+			resp, body := fx.get(t, ep, q("path", virtualRun+"/stdout", "offset", "0", "length", "5", "jsonp", cb))
 			wantStatus(t, resp, body, 400)
+			if !strings.Contains(string(body), "JSONP is not supported") {
+				t.Errorf("%s?jsonp=%q: %q", ep, cb, body)
+			}
 		}
-	}
-	resp, body := fx.get(t, "debug", q("jsonp", "f"))
-	wantStatus(t, resp, body, 200)
-	if !strings.HasPrefix(string(body), "f({") {
-		t.Errorf("debug jsonp %q", body)
 	}
 }
 

@@ -6,9 +6,11 @@
 package httpapi
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/agora-dev/agora/api/codec"
 	"google.golang.org/protobuf/proto"
@@ -16,6 +18,22 @@ import (
 
 // MaxBodyBytes bounds the body of a call.
 const MaxBodyBytes = 64 << 20
+
+// IdleTimeout closes keep-alive connections that carry no request for this
+// long (streams are requests in progress, so it never cuts one).
+const IdleTimeout = 2 * time.Minute
+
+// RefuseJSONP answers 400 to a request that asks for JSONP (?jsonp=) and
+// reports whether it did. Mesos wraps JSON in the named callback; Agora
+// never does: a JSONP endpoint lets any web page read the cluster's state
+// with the visitor's credentials. Browsers read the JSON with CORS.
+func RefuseJSONP(w http.ResponseWriter, r *http.Request) bool {
+	if !r.URL.Query().Has("jsonp") {
+		return false
+	}
+	TextError(w, http.StatusBadRequest, "JSONP is not supported ('jsonp' query parameter): fetch the JSON itself (CORS is allowed)")
+	return true
+}
 
 // TextError answers with a plain-text body, as Mesos does.
 func TextError(w http.ResponseWriter, status int, msg string) {
@@ -50,6 +68,12 @@ func DecodeCall(w http.ResponseWriter, r *http.Request, call proto.Message) (cod
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			TextError(w, http.StatusRequestEntityTooLarge,
+				fmt.Sprintf("Request body is larger than %d bytes", MaxBodyBytes))
+			return nil, false
+		}
 		TextError(w, http.StatusBadRequest, "Failed to read body: "+err.Error())
 		return nil, false
 	}

@@ -40,3 +40,24 @@ func TestDecodeCall(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeCallTooLarge: a body over MaxBodyBytes is a 413, read no
+// further than the bound.
+func TestDecodeCallTooLarge(t *testing.T) {
+	body := `{"type":"TEARDOWN","framework_id":{"value":"` + strings.Repeat("f", MaxBodyBytes) + `"}}`
+	req := httptest.NewRequest("POST", "/api/v1/scheduler", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	if _, ok := DecodeCall(rec, req, &schedpb.Call{}); ok || rec.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("ok=%v status %d %q, want 413", ok, rec.Code, rec.Body.String())
+	}
+}
+
+func TestRefuseJSONP(t *testing.T) {
+	for url, want := range map[string]bool{"/state?jsonp=cb": true, "/state?jsonp=": true, "/state": false, "/state?x=jsonp": false} {
+		rec := httptest.NewRecorder()
+		if got := RefuseJSONP(rec, httptest.NewRequest("GET", url, nil)); got != want || (want && rec.Code != http.StatusBadRequest) {
+			t.Errorf("%s: refused=%v status %d, want refused=%v", url, got, rec.Code, want)
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/agora-dev/agora/internal/httpapi"
 	"log/slog"
 	"net"
 	"net/http"
@@ -174,7 +175,7 @@ func New(cfg Config, logger *slog.Logger) (*Master, error) {
 	}
 	m.self = self
 	m.raftLayer = registry.NewHTTPStreamLayer(self, net.ParseIP(cfg.IP))
-	m.srv = &http.Server{Handler: m.routes(), ReadHeaderTimeout: 30 * time.Second}
+	m.srv = &http.Server{Handler: m.routes(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: httpapi.IdleTimeout}
 	if err := m.openRegistry(); err != nil {
 		_ = ln.Close()
 		return nil, err

@@ -2,10 +2,9 @@ package master
 
 import (
 	"encoding/json"
-	"fmt"
+	"github.com/agora-dev/agora/internal/httpapi"
 	"net"
 	"net/http"
-	"regexp"
 	"strconv"
 	"time"
 
@@ -64,23 +63,15 @@ func versionJSON() jsonObject {
 	}
 }
 
-var jsonpCallback = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$.]*$`)
-
-// writeJSON answers with a JSON body, or JSONP when ?jsonp= names a valid
-// callback.
+// writeJSON answers with a JSON body; JSONP is refused
+// (httpapi.RefuseJSONP).
 func writeJSON(w http.ResponseWriter, r *http.Request, v any) {
+	if httpapi.RefuseJSONP(w, r) {
+		return
+	}
 	body, err := json.Marshal(v)
 	if err != nil {
 		textError(w, http.StatusInternalServerError, "Failed to encode JSON: "+err.Error())
-		return
-	}
-	if cb := r.URL.Query().Get("jsonp"); cb != "" {
-		if !jsonpCallback.MatchString(cb) {
-			textError(w, http.StatusBadRequest, "Invalid JSONP callback")
-			return
-		}
-		w.Header().Set("Content-Type", "text/javascript")
-		_, _ = fmt.Fprintf(w, "%s(%s);", cb, body)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
