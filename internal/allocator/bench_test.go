@@ -23,7 +23,7 @@ import (
 //	GOMAXPROCS=1 go test -run '^$' -bench Allocate -benchtime 3x ./internal/allocator/
 func BenchmarkAllocate(b *testing.B) {
 	shapes := []struct{ agents, frameworks int }{
-		{5000, 1000}, {10000, 1000}, {20000, 1000}, {10000, 500}, {10000, 2000},
+		{5000, 1000}, {10000, 1000}, {20000, 1000}, {10000, 500}, {10000, 2000}, {50000, 5000},
 	}
 	for _, s := range shapes {
 		b.Run(fmt.Sprintf("agents=%d/frameworks=%d", s.agents, s.frameworks), func(b *testing.B) {
