@@ -123,6 +123,7 @@ func run(ctx context.Context, c config) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	progress("%d agents active; %d frameworks place %d tasks", c.agents, c.frameworks, c.tasks)
+	rssBefore := rss(m.Process.Pid, "VmRSS")
 
 	p := &placer{cfg: c, done: make(chan struct{}), acks: make(chan struct{}, 64), launched: make(map[string]time.Time)}
 	p.remaining.Store(int64(c.tasks))
@@ -156,9 +157,13 @@ func run(ctx context.Context, c config) error {
 	case <-ctx.Done():
 		return fmt.Errorf("%d of %d tasks RUNNING before the timeout", p.running.Load(), c.tasks)
 	}
+	rssAfter, hwm := rss(m.Process.Pid, "VmRSS"), rss(m.Process.Pid, "VmHWM")
+	p.report(os.Stdout)
+	fmt.Printf("| master RSS, %d agents, no tasks | %.0f MB | |\n", c.agents, float64(rssBefore)/1e6)
+	fmt.Printf("| master RSS, %d agents, %d tasks (peak) | %.0f MB (%.0f MB) | |\n", c.agents, c.tasks, float64(rssAfter)/1e6, float64(hwm)/1e6)
+	fmt.Printf("| master bytes per running task | %.0f | |\n", float64(rssAfter-rssBefore)/float64(c.tasks))
 	fcancel()
 	wg.Wait()
-	p.report(os.Stdout)
 	return errors.Join(errs...)
 }
 
@@ -169,9 +174,11 @@ type placer struct {
 	cfg       config
 	remaining atomic.Int64
 	running   atomic.Int64
-	seq       atomic.Int64
-	done      chan struct{}
-	acks      chan struct{} // bounds concurrent ACKNOWLEDGE calls
+	// dupRunning counts TASK_RUNNING updates of tasks already RUNNING.
+	dupRunning atomic.Int64
+	seq        atomic.Int64
+	done       chan struct{}
+	acks       chan struct{} // bounds concurrent ACKNOWLEDGE calls
 
 	mu        sync.Mutex
 	launched  map[string]time.Time
@@ -233,12 +240,17 @@ func (p *placer) StatusUpdate(d *scheduler.Driver, st *mesos.TaskStatus) {
 	}
 	now := time.Now()
 	p.mu.Lock()
-	if at, ok := p.launched[st.GetTaskId().GetValue()]; ok {
+	at, first := p.launched[st.GetTaskId().GetValue()]
+	if first {
 		delete(p.launched, st.GetTaskId().GetValue())
 		p.latencies = append(p.latencies, now.Sub(at))
 		p.last = now
 	}
 	p.mu.Unlock()
+	if !first {
+		p.dupRunning.Add(1) // a resent update, relayed again
+		return
+	}
 	if n := p.running.Add(1); n == int64(p.cfg.tasks) {
 		close(p.done)
 	} else if n%10000 == 0 {
@@ -259,6 +271,7 @@ func (p *placer) report(w io.Writer) {
 	fmt.Fprintf(w, "| measure | Agora | anchor |\n|---|---|---|\n")
 	fmt.Fprintf(w, "| placements/s, first ACCEPT → last TASK_RUNNING | %.0f/s (%d in %.2f s) | Kubernetes scheduler_perf 680–810 pods/s; Nomad C1M ≈3,750/s; aim 10,000/s |\n",
 		rate, len(lat), span.Seconds())
+	fmt.Fprintf(w, "| repeated TASK_RUNNING (agent resends relayed) | %d | |\n", p.dupRunning.Load())
 	fmt.Fprintf(w, "| ACCEPT → TASK_RUNNING p50 | %s | |\n| ACCEPT → TASK_RUNNING p99 | %s | |\n| ACCEPT → TASK_RUNNING max | %s | |\n",
 		q(0.5).Round(time.Millisecond), q(0.99).Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond))
 }
@@ -300,6 +313,21 @@ func activeAgents(ctx context.Context, master string) (int, error) {
 	}
 	f, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
 	return int(f), err
+}
+
+// rss reads a /proc/PID/status size field (VmRSS, VmHWM) in bytes.
+func rss(pid int, field string) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
 }
 
 func freePort() (int, error) {

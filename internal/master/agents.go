@@ -320,6 +320,9 @@ func (m *Master) reconcileAgent(a *agent, reported []*agentpb.ExecutorState, now
 // agentCall handles a non-SUBSCRIBE call from a subscribed agent.
 func (m *Master) agentCall(a *agent, call *agentpb.Call) (int, string) {
 	m.countMessage(agentMessage[call.GetType()])
+	// Any call on the agent's stream shows it is alive, not only a PONG:
+	// a busy agent's PONG may wait behind its updates.
+	a.missedPings = 0
 	switch call.GetType() {
 	case agentpb.Call_UPDATE:
 		if call.Update == nil {
@@ -346,7 +349,6 @@ func (m *Master) agentCall(a *agent, call *agentpb.Call) (int, string) {
 			})
 		}
 	case agentpb.Call_PONG:
-		a.missedPings = 0
 	default:
 		return http.StatusBadRequest, fmt.Sprintf("Unexpected call type %s", call.GetType())
 	}

@@ -80,6 +80,9 @@ type simTask struct {
 	pending  []*mesos.TaskStatus
 	retry    *time.Timer
 	interval time.Duration
+	// sending is the update whose POST is in flight: it is not resent
+	// until that POST is over, so a backlog of calls never multiplies.
+	sending *mesos.TaskStatus
 }
 
 func newAgent(s *Sim, i int) *simAgent {
@@ -356,12 +359,24 @@ func (a *simAgent) taskProto(t *simTask) *mesos.Task {
 //
 // +checklocks:a.mu
 func (a *simAgent) send(call *agentpb.Call) {
+	a.sendThen(call, nil)
+}
+
+// sendThen is send, calling done (without a.mu) once the POST is over.
+//
+// +checklocks:a.mu
+func (a *simAgent) sendThen(call *agentpb.Call, done func()) {
 	if a.streamID == "" {
 		return
 	}
 	call.AgentId = &mesos.AgentID{Value: proto.String(a.id)}
 	master, streamID := a.master, a.streamID
-	go a.post(master, streamID, call)
+	go func() {
+		a.post(master, streamID, call)
+		if done != nil {
+			done()
+		}
+	}()
 }
 
 // post sends one call; an answer saying the master does not lead (or does
@@ -377,7 +392,11 @@ func (a *simAgent) post(master, streamID string, call *agentpb.Call) {
 	}
 	req.Header.Set("Content-Type", codec.MediaProtobuf)
 	req.Header.Set(agent.StreamIDHeader, streamID)
-	resp, err := a.s.calls.Do(req)
+	client := a.s.calls
+	if call.GetType() == agentpb.Call_PONG {
+		client = a.s.pongs
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		a.s.log.Debug("call to master failed", "agent", a.hostname, "type", call.GetType().String(), "err", err)
 		return

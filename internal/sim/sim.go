@@ -117,6 +117,7 @@ type Sim struct {
 	attrs     []*mesos.Attribute
 	stream    *http.Client // subscriptions: no timeout
 	calls     *http.Client // other calls
+	pongs     *http.Client // PONGs, on connections of their own: never queued behind updates
 	agents    []*simAgent
 	ctx       context.Context
 	start     atomic.Int64 // Run's start, unix nanoseconds
@@ -160,6 +161,12 @@ func New(cfg Config, logger *slog.Logger) (*Sim, error) {
 			Transport: &http.Transport{DialContext: dialer.DialContext, MaxConnsPerHost: cfg.MaxConns,
 				MaxIdleConns: cfg.MaxConns * 4, MaxIdleConnsPerHost: cfg.MaxConns, IdleConnTimeout: 90 * time.Second,
 				DisableCompression: true},
+			CheckRedirect: noRedirect,
+		},
+		pongs: &http.Client{
+			Timeout: 30 * time.Second,
+			Transport: &http.Transport{DialContext: dialer.DialContext, MaxConnsPerHost: 16,
+				MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second, DisableCompression: true},
 			CheckRedirect: noRedirect,
 		},
 	}

@@ -242,18 +242,25 @@ func (a *simAgent) forward(t *simTask) {
 		return
 	}
 	head := t.pending[0]
-	if a.streamID != "" {
-		if head.AgentId == nil {
-			head.AgentId = &mesos.AgentID{Value: proto.String(a.id)}
-		}
+	if a.streamID != "" && head.AgentId == nil {
+		head.AgentId = &mesos.AgentID{Value: proto.String(a.id)}
+	}
+	if a.streamID != "" && t.sending != head {
 		a.s.upd.Add(1)
-		a.send(&agentpb.Call{
+		t.sending = head
+		a.sendThen(&agentpb.Call{
 			Type: agentpb.Call_UPDATE.Enum(),
 			Update: &agentpb.Call_Update{
 				FrameworkId: &mesos.FrameworkID{Value: proto.String(t.key.framework)},
 				Status:      head,
 				LatestState: t.state.Enum(),
 			},
+		}, func() {
+			a.mu.Lock()
+			if t.sending == head {
+				t.sending = nil
+			}
+			a.mu.Unlock()
 		})
 	}
 	t.retry = time.AfterFunc(t.interval, func() {
