@@ -37,12 +37,35 @@ func NewWriter(w io.Writer) *Writer {
 
 // WriteRecord writes one record and flushes it.
 func (w *Writer) WriteRecord(data []byte) error {
-	buf := make([]byte, 0, len(data)+21)
-	buf = strconv.AppendInt(buf, int64(len(data)), 10)
-	buf = append(buf, '\n')
-	buf = append(buf, data...)
-	if _, err := w.w.Write(buf); err != nil {
-		return err
+	return w.WriteRecords([][]byte{data})
+}
+
+// WriteRecords writes records and then flushes once: a burst of events
+// leaves in as few writes as the buffers allow, not one write each.
+func (w *Writer) WriteRecords(records [][]byte) error {
+	if len(records) == 0 {
+		return nil
+	}
+	n := 0
+	for _, r := range records {
+		n += len(r) + 21
+	}
+	buf := make([]byte, 0, min(n, 1<<20))
+	for _, data := range records {
+		buf = strconv.AppendInt(buf, int64(len(data)), 10)
+		buf = append(buf, '\n')
+		buf = append(buf, data...)
+		if len(buf) >= 1<<20 {
+			if _, err := w.w.Write(buf); err != nil {
+				return err
+			}
+			buf = buf[:0]
+		}
+	}
+	if len(buf) > 0 {
+		if _, err := w.w.Write(buf); err != nil {
+			return err
+		}
 	}
 	if w.f != nil {
 		w.f.Flush()

@@ -234,3 +234,41 @@ func FuzzRecordIOReader(f *testing.F) {
 		}
 	})
 }
+
+// countingWriter counts Write calls.
+type countingWriter struct {
+	bytes.Buffer
+	writes int
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) { c.writes++; return c.Buffer.Write(p) }
+
+// TestWriteRecordsOneWrite: a batch is one Write (below 1 MiB), in the
+// same format as record by record, and a huge batch is split.
+func TestWriteRecordsOneWrite(t *testing.T) {
+	var c countingWriter
+	if err := NewWriter(&c).WriteRecords([][]byte{[]byte(`{"type":"HEARTBEAT"}`), []byte("é"), []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	if c.writes != 1 || c.String() != "20\n{\"type\":\"HEARTBEAT\"}2\né1\nx" {
+		t.Errorf("%d writes of %q", c.writes, c.String())
+	}
+	var big countingWriter
+	rec := bytes.Repeat([]byte("y"), 600<<10)
+	if err := NewWriter(&big).WriteRecords([][]byte{rec, rec, rec}); err != nil {
+		t.Fatal(err)
+	}
+	r := NewReader(&big.Buffer)
+	for i := range 3 {
+		got, err := r.ReadRecord()
+		if err != nil || !bytes.Equal(got, rec) {
+			t.Fatalf("record %d: %d bytes, %v", i, len(got), err)
+		}
+	}
+	if big.writes < 2 {
+		t.Errorf("a 1.8 MiB batch in %d write(s)", big.writes)
+	}
+	if err := NewWriter(&big).WriteRecords(nil); err != nil {
+		t.Error(err)
+	}
+}

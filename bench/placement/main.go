@@ -191,9 +191,12 @@ func (p *placer) ResourceOffers(d *scheduler.Driver, offers []*mesos.Offer) {
 	for _, o := range offers {
 		cpus, mem := scalar(o, "cpus"), scalar(o, "mem")
 		n := min(p.cfg.perOffer, int(cpus/p.cfg.taskCPUs+1e-9), int(mem/p.cfg.taskMem+1e-9))
-		if left := p.remaining.Add(-int64(n)); left < 0 {
-			n += int(left)
-			p.remaining.Add(-left)
+		for {
+			left := p.remaining.Load()
+			n = min(n, int(left))
+			if n <= 0 || p.remaining.CompareAndSwap(left, left-int64(n)) {
+				break
+			}
 		}
 		if n <= 0 {
 			_ = d.DeclineOffer(o.Id, scheduler.RefuseSeconds(3600))
@@ -223,11 +226,12 @@ func (p *placer) ResourceOffers(d *scheduler.Driver, offers []*mesos.Offer) {
 
 func (p *placer) StatusUpdate(d *scheduler.Driver, st *mesos.TaskStatus) {
 	// The agent sends a task's next update once this one is
-	// acknowledged: acknowledge off the event loop, many at a time, as a
-	// busy framework would.
+	// acknowledged: acknowledge off the event loop (which must keep
+	// reading, or the master closes a stream that falls behind), 64 at a
+	// time, as a busy framework would.
 	if len(st.GetUuid()) > 0 {
-		p.acks <- struct{}{}
 		go func() {
+			p.acks <- struct{}{}
 			defer func() { <-p.acks }()
 			_ = d.AcknowledgeStatusUpdate(st)
 		}()

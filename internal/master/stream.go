@@ -94,12 +94,7 @@ func (s *stream) closed() bool {
 func (s *stream) serve(w http.ResponseWriter, r *http.Request) (clientGone bool) {
 	rw := recordio.NewWriter(w)
 	write := func() bool {
-		for _, data := range s.take() {
-			if err := rw.WriteRecord(data); err != nil {
-				return false
-			}
-		}
-		return true
+		return rw.WriteRecords(s.take()) == nil
 	}
 	for {
 		select {
