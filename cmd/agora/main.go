@@ -110,8 +110,11 @@ var mesosFlags = flags.Options{
 		"max_slave_ping_timeouts":      "max_agent_ping_timeouts",
 		"slave_reregister_timeout":     "agent_reregister_timeout",
 		"recovery_slave_removal_limit": "recovery_agent_removal_limit",
+		"authenticate_http":            "authenticate_http_readwrite",
+		"authenticate_slaves":          "authenticate_agents",
 	},
-	Verbatim: []string{"master", "masters"},
+	// Paths that the flag's owner reads itself (Mesos's Path flags).
+	Verbatim: []string{"master", "masters", "credentials", "credential", "http_credentials"},
 }
 
 // parse parses flags, printing errors the way users expect.
@@ -140,6 +143,7 @@ func exitCode(err error) int {
 
 func masterFlags(fs *flag.FlagSet, c *master.Config) {
 	fs.StringVar(&c.IP, "ip", c.IP, "IP address to listen on")
+	masterAuthFlags(fs, &c.Auth)
 	fs.IntVar(&c.Port, "port", c.Port, "port to listen on")
 	fs.Func("registry_port", "ignored: the registry's Raft traffic now uses the master's --port", func(string) error {
 		fmt.Fprintln(os.Stderr, "agora master: --registry_port is ignored: the registry's Raft traffic uses --port")
@@ -193,6 +197,23 @@ func runMaster(ctx context.Context, args []string) int {
 	return exitCode(m.Run(ctx))
 }
 
+func masterAuthFlags(fs *flag.FlagSet, a *master.AuthConfig) {
+	fs.BoolVar(&a.AuthenticateHTTPFrameworks, "authenticate_http_frameworks", false,
+		"frameworks must authenticate to the scheduler API (realm mesos-master-scheduler); needs --http_framework_authenticators=basic and --credentials")
+	fs.StringVar(&a.HTTPFrameworkAuthenticators, "http_framework_authenticators", "", "authenticator of the scheduler API: basic")
+	fs.BoolVar(&a.AuthenticateHTTPReadonly, "authenticate_http_readonly", false,
+		"authenticate the read-only endpoints (/state, /metrics/snapshot, /files/*, ...; realm mesos-master-readonly)")
+	fs.BoolVar(&a.AuthenticateHTTPReadwrite, "authenticate_http_readwrite", false,
+		"authenticate the operator API /api/v1 and the endpoints that change state (realm mesos-master-readwrite); alias --authenticate_http")
+	fs.StringVar(&a.HTTPAuthenticators, "http_authenticators", "basic", "authenticator of the read-only and read-write realms: basic")
+	fs.BoolVar(&a.AuthenticateAgents, "authenticate_agents", false,
+		"agents must authenticate (their --credential) before they are admitted; alias --authenticate_slaves")
+	fs.StringVar(&a.Credentials, "credentials", "", `path (or file:///path) of the JSON credentials: {"credentials":[{"principal":"ops","secret":"..."}]}`)
+	fs.StringVar(&a.RateLimits, "rate_limits", "",
+		`per-principal rate of scheduler calls, Mesos's JSON (inline, path or file://): {"limits":[{"principal":"p","qps":50,"capacity":100}],"aggregate_default_qps":20}; over it a call gets 429 with Retry-After`)
+	fs.IntVar(&a.MaxStreamsPerPrincipal, "max_streams_per_principal", 0, "most SUBSCRIBE streams one principal may hold open (0: no cap); over it 429")
+}
+
 func agentFlags(fs *flag.FlagSet, c *agent.Config) {
 	fs.StringVar(&c.Resources, "resources", c.Resources, "resources in Mesos syntax, e.g. 'cpus:2;mem:1024;ports:[31000-32000]' (unset ones are detected)")
 	fs.StringVar(&c.Attributes, "attributes", c.Attributes, "attributes, e.g. 'rack:r1;zone:a'")
@@ -224,6 +245,7 @@ func runAgent(ctx context.Context, args []string) int {
 	fs.IntVar(&cfg.Port, "port", cfg.Port, "port to listen on")
 	fs.StringVar(&cfg.Hostname, "hostname", cfg.Hostname, "hostname advertised to the master")
 	fs.StringVar(&cfg.WorkDir, "work_dir", cfg.WorkDir, "directory for sandboxes")
+	fs.StringVar(&cfg.Credential, "credential", "", `path (or file:///path) of the agent's credential for the master: {"principal":"agent","secret":"..."}`)
 	agentFlags(fs, &cfg)
 	logLevel := fs.String("log_level", "info", "debug, info, warn or error")
 	if !parse(fs, args) {

@@ -28,6 +28,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/agora-dev/agora/internal/auth"
 	"github.com/agora-dev/agora/internal/httpapi"
 	"log/slog"
 	"net"
@@ -50,6 +51,10 @@ const Version = "1.12.0"
 
 // Config configures an Agent. Start from DefaultConfig.
 type Config struct {
+	// Credential is the agent's --credential file ({"principal","secret"}),
+	// sent to the master with every call; "" sends none.
+	Credential string
+	credential auth.Credential
 	// Master lists the masters of the group: "host:port" for one,
 	// "A,B,C" for several (the agent asks any of them and follows the
 	// leader), or "file:///path" naming a file that holds such a list; the
@@ -365,6 +370,14 @@ func New(cfg Config, logger *slog.Logger) (*Agent, error) {
 	}
 	a.st = newState(a)
 	a.conn = newMasterConn(a)
+	if cfg.Credential != "" {
+		cred, err := auth.LoadCredential(cfg.Credential, logger)
+		if err != nil {
+			return nil, err
+		}
+		a.cfg.credential = cred
+		a.conn.authorization = auth.BasicHeader(cred.Principal, cred.Secret)
+	}
 	return a, nil
 }
 
@@ -425,6 +438,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case err = <-srvErr:
 		err = fmt.Errorf("agent: http server: %w", err)
+	case err = <-a.conn.fatal:
+		err = fmt.Errorf("agent: %w", err)
 	}
 	stopConn()
 	<-connDone

@@ -56,7 +56,13 @@ const maxRedirects = 8
 // asks the other masters who leads and moves the agent to a new leader as
 // soon as that leader confirms itself (see detect).
 type masterConn struct {
-	a      *Agent
+	a *Agent
+	// authorization is the Authorization header of every call (the
+	// agent's --credential), "" without one.
+	authorization string
+	// fatal receives why the agent must stop: the master refused its
+	// credentials.
+	fatal  chan error
 	client *http.Client // calls
 	stream *http.Client // the subscription (no overall timeout)
 	probe  *http.Client // leader checks (short timeout)
@@ -100,7 +106,8 @@ func newMasterConn(a *Agent) *masterConn {
 	noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 15 * time.Second}
 	c := &masterConn{
-		a: a,
+		a:     a,
+		fatal: make(chan error, 1),
 		client: &http.Client{
 			Timeout: 30 * time.Second,
 			Transport: &http.Transport{MaxIdleConnsPerHost: senderLanes, IdleConnTimeout: 90 * time.Second,
@@ -149,6 +156,7 @@ type attempt struct {
 	subscribed bool   // the master sent SUBSCRIBED
 	redirect   string // a 307 named this leader
 	switchTo   string // the detector found this leader
+	refused    bool   // the master refused the agent's credentials (401)
 }
 
 // run subscribes and resubscribes until ctx ends.
@@ -177,6 +185,13 @@ func (c *masterConn) run(ctx context.Context) {
 		res, err := c.subscribeOnce(ctx, target)
 		c.a.post(func() { c.a.st.disconnected() })
 		if ctx.Err() != nil {
+			return
+		}
+		if res.refused {
+			// As Mesos's agent does when its master refuses authentication:
+			// stop, rather than retry credentials that will not change.
+			c.a.log.Error("the master refused the agent's credentials; stopping", "master", target, "err", err)
+			c.fatal <- err
 			return
 		}
 		if res.subscribed {
@@ -295,6 +310,9 @@ func (c *masterConn) subscribeOnce(ctx context.Context, target string) (res atte
 	}
 	req.Header.Set("Content-Type", codec.MediaProtobuf)
 	req.Header.Set("Accept", codec.MediaProtobuf)
+	if c.authorization != "" {
+		req.Header.Set("Authorization", c.authorization)
+	}
 	resp, err := c.stream.Do(req)
 	if err != nil {
 		if expired.Load() {
@@ -313,6 +331,13 @@ func (c *masterConn) subscribeOnce(ctx context.Context, target string) (res atte
 		}
 		res.redirect = leader
 		return res, fmt.Errorf("%s is not the leader; it names %s", target, leader)
+	case http.StatusUnauthorized:
+		res.refused = true
+		who := "no credential (pass --credential)"
+		if c.authorization != "" {
+			who = fmt.Sprintf("principal '%s' (check --credential against the master's --credentials)", c.a.cfg.credential.Principal)
+		}
+		return res, fmt.Errorf("master %s refused authentication of %s", target, who)
 	default:
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return res, fmt.Errorf("SUBSCRIBE to %s answered %s: %s", target, resp.Status, bytes.TrimSpace(msg))
@@ -586,6 +611,9 @@ func (c *masterConn) post(ctx context.Context, oc outCall) {
 	}
 	req.Header.Set("Content-Type", codec.MediaProtobuf)
 	req.Header.Set(StreamIDHeader, oc.streamID)
+	if c.authorization != "" {
+		req.Header.Set("Authorization", c.authorization)
+	}
 	resp, err := c.client.Do(req)
 	if err != nil {
 		// Updates are retried by the status update manager; the rest

@@ -38,6 +38,9 @@ type Config struct {
 	AgentReregisterTimeout    time.Duration
 	RecoveryAgentRemovalLimit float64
 
+	// Auth is authentication and per-principal limits (authn.go).
+	Auth AuthConfig
+
 	// AllocationInterval is the period of the batched allocation cycle;
 	// events that free resources also trigger a cycle.
 	AllocationInterval time.Duration

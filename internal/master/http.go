@@ -1,6 +1,7 @@
 package master
 
 import (
+	"github.com/agora-dev/agora/internal/auth"
 	"net/http"
 
 	"github.com/agora-dev/agora/api/codec"
@@ -21,7 +22,8 @@ func (m *Master) routes() http.Handler {
 	m.agoraRoutes(mux)
 	m.metricsRoutes(mux)
 	mux.Handle(registry.RaftPath, m.raftLayer)
-	return m.gate(mux)
+	// Authentication comes before the leader redirect (§4.1).
+	return auth.Middleware(m.realmOf, m.gate(mux))
 }
 
 // textError and decodeCall are the shared v1 transport rules

@@ -36,11 +36,12 @@ var ErrStopped = errors.New("master is stopping")
 
 // Master is a running master.
 type Master struct {
-	cfg  Config
-	log  *slog.Logger
-	ln   net.Listener
-	srv  *http.Server
-	info *mesos.MasterInfo
+	cfg   Config
+	authn *authn
+	log   *slog.Logger
+	ln    net.Listener
+	srv   *http.Server
+	info  *mesos.MasterInfo
 
 	calls   chan func()
 	stopped chan struct{}
@@ -121,6 +122,10 @@ func New(cfg Config, logger *slog.Logger) (*Master, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	an, err := newAuthn(cfg.Auth, logger.With("component", "master"))
+	if err != nil {
+		return nil, err
+	}
 	ln := cfg.Listener
 	if ln == nil {
 		var err error
@@ -149,6 +154,7 @@ func New(cfg Config, logger *slog.Logger) (*Master, error) {
 		stopped:   make(chan struct{}),
 		fatal:     make(chan error, 1),
 		startTime: time.Now(),
+		authn:     an,
 	}
 	m.resetState()
 	m.metrics.tasksByState = make(map[mesos.TaskState]int64)
@@ -213,6 +219,7 @@ func (m *Master) Run(ctx context.Context) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- m.srv.Serve(m.ln) }()
 	m.log.Info("master started", "id", m.ID(), "addr", m.Addr(), "group", m.cfg.Masters)
+	m.warnIfOpen()
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go m.watchLeadership(watchCtx)

@@ -2,7 +2,10 @@ package master
 
 import (
 	"fmt"
+	"github.com/agora-dev/agora/internal/auth"
+	"github.com/agora-dev/agora/internal/ratelimit"
 	"net/http"
+	"time"
 
 	"github.com/agora-dev/agora/api/codec"
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
@@ -30,21 +33,66 @@ func (m *Master) handleScheduler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if call.GetType() == schedpb.Call_SUBSCRIBE {
+		info := call.GetSubscribe().GetFrameworkInfo()
+		if p, ok := auth.Principal(r.Context()); ok {
+			if info.Principal == nil {
+				// Mesos fills in the authenticated principal (§5).
+				info.Principal = proto.String(p)
+			} else if msg := principalMismatch(r, info.GetPrincipal()); msg != "" {
+				m.countInvalid()
+				textError(w, http.StatusBadRequest, "Failed to validate scheduler::Call: "+msg)
+				return
+			}
+		}
+		p, has := callPrincipal(r, call)
+		if m.rateLimited(w, p, has) {
+			return
+		}
+		release, ok := m.authn.streams.Open(p, has)
+		if !ok {
+			textError(w, http.StatusTooManyRequests, fmt.Sprintf(
+				"Principal '%s' already has %d subscriptions open (--max_streams_per_principal)", p, m.cfg.Auth.MaxStreamsPerPrincipal))
+			return
+		}
+		defer release()
 		m.serveSubscribe(w, r, call)
 		return
 	}
 
 	var status int
 	var msg string
+	var limitBy string
+	var limited bool
+	var wait time.Duration
 	err := m.do(func() {
 		status, msg = m.checkCaller(call, r.Header.Values(streamIDHeader))
 		if status == http.StatusAccepted {
+			fp := m.frameworks[call.GetFrameworkId().GetValue()].info.GetPrincipal()
+			if mm := principalMismatch(r, fp); mm != "" {
+				status, msg = http.StatusBadRequest, mm
+				return
+			}
+			if p, ok := auth.Principal(r.Context()); ok {
+				fp = p
+			}
+			if fp != "" {
+				var ok bool
+				if ok, wait = m.authn.limiter.Allow(fp, true); !ok {
+					limitBy, limited = fp, true
+					return
+				}
+			}
 			m.metrics.schedulerCalls++
 			status, msg = m.schedulerCall(call)
 		}
 	})
 	if err != nil {
 		textError(w, http.StatusServiceUnavailable, "Master is stopping")
+		return
+	}
+	if limited {
+		w.Header().Set("Retry-After", ratelimit.RetryAfter(wait))
+		textError(w, http.StatusTooManyRequests, fmt.Sprintf("Rate limit of principal '%s' exceeded (see --rate_limits)", limitBy))
 		return
 	}
 	if status == http.StatusAccepted || status == http.StatusOK {
