@@ -34,6 +34,7 @@ var errUsage = errors.New("usage")
 // opClient is one operator command's connection to the cluster.
 type opClient struct {
 	master string // host:port or a URL, or a comma list of them
+	creds  credentials
 	json   bool
 	http   *http.Client  // agents
 	mc     *masterClient // the masters; built from master on first use
@@ -56,6 +57,7 @@ func opFlags(name, usage string, c *opClient) *flag.FlagSet {
 	fs.Usage = func() {}
 	fs.StringVar(&c.master, "master", defaultMaster(), "")
 	fs.BoolVar(&c.json, "json", false, "")
+	c.creds.flags(fs)
 	_ = usage
 	return fs
 }
@@ -65,7 +67,7 @@ const opFlagsHelp = `  --master=HOST:PORT[,HOST:PORT...]
                       is found and followed); default $AGORA_MASTER, else
                       127.0.0.1:5050
   --json              print JSON instead of a table
-`
+` + credentialsHelp
 
 // runOp parses args and runs an operator command, turning its errors into
 // messages and exit statuses: 0 ok, 1 failure, 2 usage.
@@ -124,6 +126,9 @@ func (c *opClient) masters() (*masterClient, error) {
 		mc, err := newMasterClient(c.master, 30*time.Second)
 		if err != nil {
 			return nil, usageError("--master: %v", err)
+		}
+		if mc.authorization, err = c.creds.header(); err != nil {
+			return nil, usageError("%v", err)
 		}
 		c.mc = mc
 	}

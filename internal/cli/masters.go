@@ -25,6 +25,8 @@ const maxRedirects = 8
 type masterClient struct {
 	bases  []string // "http://host:port", no trailing slash
 	client *http.Client
+	// authorization is sent with every request ("" for none).
+	authorization string
 
 	mu   sync.Mutex
 	good int // index of the master that answered last: asked first
@@ -153,6 +155,9 @@ func (mc *masterClient) send(ctx context.Context, method, u string, body []byte,
 	}
 	for k, v := range hdr {
 		req.Header[k] = v
+	}
+	if mc.authorization != "" {
+		req.Header.Set("Authorization", mc.authorization)
 	}
 	return mc.client.Do(req)
 }

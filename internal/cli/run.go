@@ -76,7 +76,7 @@ Flags:
                       default: wait forever)
   --codec=json|protobuf  wire encoding (default protobuf)
   -v                  log the scheduler driver's diagnostics to stderr
-
+` + credentialsHelp + `
 Examples:
   agora run -- uname -a
   agora run --cpus=1 --mem=256 --env GREETING=hi --shell -- 'echo $GREETING; sleep 5'
@@ -109,6 +109,7 @@ type runOptions struct {
 	codec   codec.Codec
 	verbose bool
 	command []string
+	creds   credentials
 }
 
 // parseRun parses the arguments of `agora run`; help reports -h.
@@ -131,6 +132,7 @@ func parseRun(args []string) (opts runOptions, help bool, err error) {
 	fs.DurationVar(&opts.timeout, "timeout", 0, "")
 	codecName := fs.String("codec", "protobuf", "")
 	fs.BoolVar(&opts.verbose, "v", false, "")
+	opts.creds.flags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return opts, true, nil

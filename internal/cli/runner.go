@@ -308,7 +308,14 @@ func agentBase(offer *mesos.Offer) string {
 
 // run drives the whole of `agora run` and returns its exit status.
 func (r *runner) run(ctx context.Context) int {
+	secret, err := r.opts.creds.secret()
+	if err != nil {
+		r.printf("%v", err)
+		return exitUsage
+	}
 	drv, err := scheduler.NewDriver(scheduler.Config{
+		Principal: r.opts.creds.principal,
+		Secret:    secret,
 		Master:    r.opts.master,
 		Framework: r.framework(),
 		Codec:     r.opts.codec,

@@ -98,6 +98,10 @@ type Config struct {
 	LeaderCheckInterval time.Duration
 	// SuppressedRoles are sent with every SUBSCRIBE.
 	SuppressedRoles []string
+	// Principal and Secret authenticate every call with HTTP Basic (for a
+	// master run with --authenticate_http_frameworks). When Framework has
+	// no principal, Principal becomes it.
+	Principal, Secret string
 }
 
 // Driver connects a Scheduler to a master. Create it with NewDriver, serve
@@ -161,6 +165,10 @@ func NewDriver(cfg Config, sched Scheduler) (*Driver, error) {
 		done:     make(chan struct{}),
 	}
 	d.cfg.Framework = proto.Clone(cfg.Framework).(*mesos.FrameworkInfo)
+	if cfg.Principal != "" && d.cfg.Framework.Principal == nil {
+		p := cfg.Principal
+		d.cfg.Framework.Principal = &p
+	}
 	if d.codec == nil {
 		d.codec = codec.Protobuf
 	}
@@ -688,6 +696,13 @@ func (d *Driver) subscribeOnce(ctx context.Context) (subscribed bool, err error)
 	}
 }
 
+// authorize adds the Basic credentials of Config.Principal.
+func (d *Driver) authorize(req *http.Request) {
+	if d.cfg.Principal != "" {
+		req.SetBasicAuth(d.cfg.Principal, d.cfg.Secret)
+	}
+}
+
 // postSubscribe posts SUBSCRIBE, following the leader on 307, and returns
 // the 200 response.
 func (d *Driver) postSubscribe(ctx context.Context, body []byte) (*http.Response, error) {
@@ -699,6 +714,7 @@ func (d *Driver) postSubscribe(ctx context.Context, body []byte) (*http.Response
 		}
 		req.Header.Set("Content-Type", d.codec.MediaType())
 		req.Header.Set("Accept", d.codec.MediaType())
+		d.authorize(req)
 		req.Close = true // the stream owns its connection
 		resp, err := d.client.Do(req)
 		if err != nil {
@@ -833,6 +849,7 @@ func (d *Driver) send(call *schedpb.Call) error {
 	req.Header.Set("Content-Type", d.codec.MediaType())
 	req.Header.Set("Accept", d.codec.MediaType())
 	req.Header.Set(streamIDHeader, streamID)
+	d.authorize(req)
 	resp, err := d.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("scheduler: %v call: %w", call.GetType(), err)

@@ -1,0 +1,137 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSecurityAuthn runs `agora master` with every authentication on and
+// `agora agent` with its credential: a task runs for a principal with the
+// right secret; without credentials the read-only, read-write and
+// scheduler endpoints answer 401 with their realm; an agent with a wrong
+// credential stops with an error and is never admitted.
+func TestSecurityAuthn(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	creds := file("credentials.json", `{"credentials":[{"principal":"ops","secret":"ops-secret"},{"principal":"agent","secret":"agent-secret"}]}`)
+	good := file("agent.json", `{"principal":"agent","secret":"agent-secret"}`)
+	bad := file("bad.json", `{"principal":"agent","secret":"guess"}`)
+	secret := file("secret", "ops-secret\n")
+
+	m := start(t, "master", "--port=0", "--work_dir="+filepath.Join(dir, "master"),
+		"--authenticate_http_frameworks", "--http_framework_authenticators=basic",
+		"--authenticate_http_readonly", "--authenticate_http_readwrite", "--authenticate_agents",
+		"--credentials="+creds)
+	master := m.waitListening(t)
+
+	status := func(method, path, body, user, pass string) (int, string) {
+		req, _ := http.NewRequest(method, "http://"+master+path, strings.NewReader(body))
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("WWW-Authenticate")
+	}
+	for _, c := range []struct{ method, path, body, realm string }{
+		{"GET", "/master/state", "", "mesos-master-readonly"},
+		{"POST", "/api/v1", `{"type":"GET_HEALTH"}`, "mesos-master-readwrite"},
+		{"POST", "/api/v1/scheduler", `{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"u","name":"n"}}}`, "mesos-master-scheduler"},
+	} {
+		for _, pass := range []string{"", "wrong"} {
+			user := ""
+			if pass != "" {
+				user = "ops"
+			}
+			code, challenge := status(c.method, c.path, c.body, user, pass)
+			if code != 401 || challenge != `Basic realm="`+c.realm+`"` {
+				t.Errorf("%s %s as %q: %d %q, want 401 with realm %s", c.method, c.path, user, code, challenge, c.realm)
+			}
+		}
+	}
+	if code, _ := status("GET", "/health", "", "", ""); code != 200 {
+		t.Errorf("/health: %d", code)
+	}
+
+	// An agent with a wrong secret stops, saying why.
+	b := start(t, "agent", "--master="+master, "--port=0", "--work_dir="+filepath.Join(dir, "bad-agent"), "--credential="+bad,
+		"--resources=cpus:1;mem:256;disk:256;ports:[31100-31199]")
+	select {
+	case <-b.done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("an agent with a wrong credential is still running")
+	}
+	if b.cmd.ProcessState.ExitCode() == 0 || !strings.Contains(b.output(), "refused authentication of principal 'agent'") {
+		t.Errorf("bad agent: exit %d\n%s", b.cmd.ProcessState.ExitCode(), b.output())
+	}
+
+	start(t, "agent", "--master="+master, "--port=0", "--work_dir="+filepath.Join(dir, "agent"), "--credential="+good,
+		"--resources=cpus:2;mem:1024;disk:1024;ports:[31000-31099]").waitListening(t)
+	waitFor(t, 20*time.Second, "the agent to be admitted", func() bool {
+		req, _ := http.NewRequest("GET", "http://"+master+"/master/state", nil)
+		req.SetBasicAuth("ops", "ops-secret")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var st struct{ Slaves []struct{ Active bool } }
+		return json.NewDecoder(resp.Body).Decode(&st) == nil && len(st.Slaves) == 1 && st.Slaves[0].Active
+	})
+
+	run := func(env []string, args ...string) (string, int) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, agoraBin, append([]string{"run", "--master=" + master}, args...)...)
+		cmd.Env = append(os.Environ(), env...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return out.String(), ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return out.String(), 0
+	}
+	if out, code := run(nil, "--principal=ops", "--secret_file="+secret, "--", "echo", "authenticated"); code != 0 ||
+		!strings.Contains(out, "authenticated") || !strings.Contains(out, "TASK_FINISHED") {
+		t.Errorf("agora run --principal=ops --secret_file: exit %d\n%s", code, out)
+	}
+	if out, code := run([]string{"AGORA_PRINCIPAL=ops", "AGORA_SECRET=ops-secret"}, "--", "true"); code != 0 {
+		t.Errorf("agora run with $AGORA_PRINCIPAL: exit %d\n%s", code, out)
+	}
+	if out, code := run([]string{"AGORA_PRINCIPAL=ops", "AGORA_SECRET=wrong"}, "--timeout=5s", "--", "true"); code == 0 ||
+		!strings.Contains(out, "401") {
+		t.Errorf("agora run with a wrong secret: exit %d\n%s", code, out)
+	}
+	// The operator CLI takes the same credentials.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, agoraBin, "agents", "--master="+master, "--principal=ops", "--secret_file="+secret)
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "127.0.0.1") {
+		t.Errorf("agora agents with credentials: %v\n%s", err, out)
+	}
+}
