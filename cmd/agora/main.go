@@ -225,6 +225,7 @@ func agentFlags(fs *flag.FlagSet, c *agent.Config) {
 		c.FetcherCacheSize = n
 		return err
 	})
+	fs.BoolVar(&c.SwitchUser, "switch_user", true, "run executors and tasks as CommandInfo.user, else FrameworkInfo.user (--no-switch_user: as the agent's user)")
 	fs.StringVar(&c.Isolation, "isolation", c.Isolation, "executor isolation: auto (cgroups when writable, else posix), cgroups or posix")
 	flags.DurationVar(fs, &c.GCDelay, "gc_delay", c.GCDelay,
 		"how long the sandboxes of ended executors and removed frameworks are kept, e.g. 1weeks or 3days (less when the disk fills up)")
@@ -307,6 +308,7 @@ func runLocal(ctx context.Context, args []string) int {
 	fs.IntVar(&cfg.Masters, "masters", 1, "number of masters in the group (ports --port, --port+1, …); 3 gives a group that survives losing one")
 	fs.StringVar(&cfg.WorkDir, "work_dir", "", "root of the work directories (default: a new temporary directory)")
 	fs.StringVar(&cfg.Resources, "resources", "", "each agent's resources in Mesos syntax (default: detected)")
+	fs.BoolVar(&cfg.Agent.SwitchUser, "switch_user", false, "run tasks as their user (off by default in local mode: tasks run as your user)")
 	logLevel := fs.String("log_level", "warn", "debug, info, warn or error")
 	if !parse(fs, args) {
 		return 2
@@ -346,6 +348,11 @@ func runLocal(ctx context.Context, args []string) int {
 	fmt.Printf("agora local: web console http://%s/\n", leader.Addr())
 	if c.AgentResources != "" {
 		fmt.Printf("agora local: each agent offers its share of this machine: %s (--resources to choose)\n", c.AgentResources)
+	}
+	if cfg.Agent.SwitchUser {
+		fmt.Printf("agora local: tasks run as their user (--switch_user)\n")
+	} else {
+		fmt.Printf("agora local: tasks run as your user, not as their framework's user (--switch_user=false; --switch_user to change)\n")
 	}
 	fmt.Printf("agora local: work dir %s\n", c.WorkDir)
 	fmt.Printf("agora local: ready in %s; try: agora run --master=%s -- echo hello\n", time.Since(start).Round(time.Millisecond), strings.Join(group, ","))

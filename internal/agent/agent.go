@@ -78,6 +78,10 @@ type Config struct {
 	// ExecutorEnv is added to the environment of command and default
 	// executors ("NAME=value" entries).
 	ExecutorEnv []string
+	// SwitchUser runs executors and their tasks as CommandInfo.user, else
+	// FrameworkInfo.user (Mesos's --switch_user). The zero value is off;
+	// `agora agent` turns it on by default, as Mesos does.
+	SwitchUser bool
 
 	ExecutorRegistrationTimeout time.Duration // default 1m
 	// ExecutorReregistrationTimeout is how long an executor recovered after

@@ -75,6 +75,9 @@ func (s *state) runTask(rt *agentpb.Event_RunTask) {
 			return
 		}
 		if e == nil {
+			if s.dropForUser(f, ei, taskID) {
+				return
+			}
 			e = s.newExecutor(f, ei, false, ti.GetResources())
 		}
 	} else {
@@ -83,7 +86,11 @@ func (s *state) runTask(rt *agentpb.Event_RunTask) {
 				mesos.TaskStatus_REASON_TASK_INVALID, fmt.Sprintf("an executor with id %q already exists", taskID)))
 			return
 		}
-		e = s.newExecutorKind(f, s.commandExecutorInfo(fi, ti), true, false, ti.GetResources(), ti.GetContainer().GetTtyInfo())
+		ei := s.commandExecutorInfo(fi, ti)
+		if s.dropForUser(f, ei, taskID) {
+			return
+		}
+		e = s.newExecutorKind(f, ei, true, false, ti.GetResources(), ti.GetContainer().GetTtyInfo())
 	}
 
 	t := &task{ex: e, info: ti, state: mesos.TaskState_TASK_STAGING, queued: true}
@@ -182,6 +189,7 @@ func (s *state) newExecutorKind(f *framework, ei *mesos.ExecutorInfo, command, d
 		defaultExec: defaultExec,
 		containerID: newUUIDString(),
 		state:       execLaunching,
+		runAs:       s.runAsUser(ei, f.info.GetUser()),
 	}
 	e.directory = s.a.sandboxDir(s.agentID, f.id, e.id, e.containerID)
 	f.executors[e.id] = e

@@ -42,6 +42,7 @@ type launchSpec struct {
 	frameworkID, executorID string
 	dir                     string
 	user                    string // fetcher cache key: the command's user, else the framework's
+	runAs                   string // --switch_user: the user the executor runs as; "" = the agent's
 	uris                    []*mesos.CommandInfo_URI
 	proc                    proc.Spec
 	limits                  isolation.Limits // initial container limits
@@ -59,6 +60,7 @@ func (s *state) launchSpec(e *executor) launchSpec {
 		dir:         e.directory,
 		uris:        cmd.GetUris(),
 		user:        cmd.GetUser(),
+		runAs:       e.runAs,
 	}
 	if spec.user == "" {
 		spec.user = e.fw.info.GetUser()
@@ -148,8 +150,13 @@ func boolDigit(b bool) string {
 // starts the executor process in it. It runs off the loop.
 func (a *Agent) launch(ctx context.Context, spec launchSpec) (*proc.Process, isolation.Container, error) {
 	// Not while a garbage collection removes an ancestor (gc.go).
+	cred, err := switchCredential(spec.runAs)
+	if err != nil {
+		return nil, nil, err
+	}
+	spec.proc.Credential = cred
 	a.gcMu.Lock()
-	err := os.MkdirAll(spec.dir, 0o755)
+	err = os.MkdirAll(spec.dir, 0o750)
 	if err != nil {
 		a.gcMu.Unlock()
 		return nil, nil, fmt.Errorf("create sandbox %q: %w", spec.dir, err)
@@ -177,6 +184,10 @@ func (a *Agent) launch(ctx context.Context, spec launchSpec) (*proc.Process, iso
 		if err != nil {
 			return nil, nil, err
 		}
+	}
+	// The sandbox and what the fetcher put in it belong to the executor's user.
+	if err := chownSandbox(spec.dir, cred); err != nil {
+		return nil, nil, fmt.Errorf("Failed to chown directory to '%s': %w", spec.runAs, err)
 	}
 	if spec.tty != nil {
 		if err := a.openTaskTTY(&spec); err != nil {

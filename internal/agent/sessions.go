@@ -519,6 +519,7 @@ func (a *Agent) handleLaunchSession(w http.ResponseWriter, r *http.Request, call
 		c     isolation.Container
 		dir   string
 		env   []string
+		runAs string
 	)
 	if !a.do(r.Context(), func() {
 		for _, f := range a.st.frameworks {
@@ -528,7 +529,7 @@ func (a *Agent) handleLaunchSession(w http.ResponseWriter, r *http.Request, call
 				}
 				found = true
 				if e.proc != nil && e.state < execTerminating && e.container != nil {
-					c, dir, env = e.container, e.directory, a.st.executorEnv(e)
+					c, dir, env, runAs = e.container, e.directory, a.st.executorEnv(e), e.runAs
 				}
 			}
 		}
@@ -546,6 +547,14 @@ func (a *Agent) handleLaunchSession(w http.ResponseWriter, r *http.Request, call
 	}
 	spec, err := cmdexec.TaskSpec(lc.GetCommand(), env, dir, a.log)
 	if err != nil {
+		httpapi.TextError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	// A nested container runs as its command's user, else as the task's.
+	if u := lc.GetCommand().GetUser(); u != "" && a.cfg.SwitchUser {
+		runAs = u
+	}
+	if spec.Credential, err = switchCredential(runAs); err != nil {
 		httpapi.TextError(w, http.StatusBadRequest, err.Error())
 		return
 	}

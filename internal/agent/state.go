@@ -88,6 +88,7 @@ type executor struct {
 	defaultExec bool // built-in default executor (task groups)
 	containerID string
 	directory   string
+	runAs       string // user with --switch_user; "" = the agent's
 	state       executorState
 	subscribed  bool // has subscribed at least once
 

@@ -43,6 +43,9 @@ type Spec struct {
 	// put the process into cgroups, or set its limits, before any
 	// instruction of Path runs. Path's argv[0] becomes the resolved path.
 	Held bool
+	// Credential, when set, is the uid, gid and supplementary groups the
+	// process (and, when Held, its shim) runs as.
+	Credential *syscall.Credential
 }
 
 // HeldExitCode is the exit status of a held process whose gate closed
@@ -105,7 +108,7 @@ func Start(spec Spec) (*Process, error) {
 		return nil, fmt.Errorf("proc: %q: %w", path, err)
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: !spec.TTY, Setsid: spec.TTY, Setctty: spec.TTY,
-		UseCgroupFD: spec.UseCgroupFD, CgroupFD: spec.CgroupFD}
+		UseCgroupFD: spec.UseCgroupFD, CgroupFD: spec.CgroupFD, Credential: spec.Credential}
 	var gate *os.File
 	if spec.Held {
 		// The shim's exec would report a missing program only as exit
