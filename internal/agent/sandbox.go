@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -156,7 +157,14 @@ func (a *Agent) launch(ctx context.Context, spec launchSpec) (*proc.Process, iso
 	}
 	spec.proc.Credential = cred
 	a.gcMu.Lock()
-	err = os.MkdirAll(spec.dir, 0o750)
+	// The parents stay traversable (0755) for the executor's user.
+	err = os.MkdirAll(filepath.Dir(spec.dir), 0o755)
+	if err == nil {
+		err = os.Mkdir(spec.dir, 0o750)
+		if errors.Is(err, fs.ErrExist) {
+			err = nil
+		}
+	}
 	if err != nil {
 		a.gcMu.Unlock()
 		return nil, nil, fmt.Errorf("create sandbox %q: %w", spec.dir, err)
