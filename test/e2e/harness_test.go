@@ -31,6 +31,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// Agents switch to the framework's user (--switch_user is on by
+	// default): that user must reach the binary, the command executor.
+	_ = os.Chmod(dir, 0o755)
 	agoraBin = filepath.Join(dir, "agora")
 	// The binary is built with the race detector, except for measurements
 	// (AGORA_E2E_NORACE=1), where it would distort the figures.
@@ -133,7 +136,7 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 // cluster starts a master and n agents as separate processes.
 func cluster(t *testing.T, n int, masterArgs ...string) (master string, agents []string) {
 	t.Helper()
-	work := t.TempDir()
+	work := traversableTempDir(t)
 	m := start(t, append([]string{"master", "--port=0", "--work_dir=" + filepath.Join(work, "master")}, masterArgs...)...)
 	master = m.waitListening(t)
 	for i := 0; i < n; i++ {
@@ -343,4 +346,17 @@ func postJSON(url string, v any) (rawResponse, error) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 	return rawResponse{resp.StatusCode, string(b)}, nil
+}
+
+// traversableTempDir is t.TempDir with itself and its parent mode 0755, so
+// that the users tasks switch to can reach their sandboxes.
+func traversableTempDir(t *testing.T) string {
+	t.Helper()
+	d := t.TempDir()
+	for _, p := range []string{filepath.Dir(d), d} {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return d
 }
