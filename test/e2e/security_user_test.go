@@ -24,10 +24,13 @@ func TestSecurityUser(t *testing.T) {
 	for agentID, o := range s.offersByAgent(1) {
 		missing := commandTask("missing", agentID, "true")
 		missing["command"].(map[string]any)["user"] = "agora-no-such-user"
-		s.mustCall(accept(o, commandTask("whoami", agentID, "id -un"), missing))
+		// keep holds the framework on the agent, so the finished task's
+		// sandbox is still listed in the agent's /state.
+		s.mustCall(accept(o, commandTask("whoami", agentID, "id -un"), missing, commandTask("keep", agentID, "sleep 600")))
 	}
 	seen := s.updates(60*time.Second, func(seen map[string][]string) bool {
-		return strings.HasPrefix(last(seen["whoami"]), "TASK_FINISHED") && strings.HasPrefix(last(seen["missing"]), "TASK_LOST")
+		return strings.HasPrefix(last(seen["whoami"]), "TASK_FINISHED") && strings.HasPrefix(last(seen["missing"]), "TASK_LOST") &&
+			last(seen["keep"]) == "TASK_RUNNING"
 	})
 	if !strings.Contains(last(seen["missing"]), "No such user 'agora-no-such-user'") {
 		t.Errorf("missing user's update %q lacks Mesos's message", last(seen["missing"]))
