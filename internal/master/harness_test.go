@@ -34,20 +34,8 @@ func startMaster(t *testing.T, edit func(*Config)) (*Master, string) {
 	if edit != nil {
 		edit(&cfg)
 	}
-	m, err := New(cfg, nil)
-	if err != nil {
-		t.Fatalf("start master: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("master Run: %v", err)
-		}
-	})
-	return m, "http://" + m.Addr()
+	m, base, _ := runMaster(t, cfg)
+	return m, base
 }
 
 // eventStream reads a RecordIO stream of messages of one type in the
