@@ -42,7 +42,7 @@ func startGroup(t *testing.T) *haGroup {
 		p.waitListening(t)
 		g.masters = append(g.masters, p)
 	}
-	a := start(t, agoraBin, "agent", "--master="+list, "--ip=127.0.0.1", "--port=0",
+	a := start(t, agoraBin, "agent", "--switch_user=false", "--master="+list, "--ip=127.0.0.1", "--port=0",
 		"--work_dir="+filepath.Join(dir, "agent"), "--resources=cpus:2;mem:1024;disk:2048;ports:[31000-31099]")
 	a.waitListening(t)
 	waitFor(t, 30*time.Second, "a leader with the agent", func() bool {

@@ -25,7 +25,7 @@ import (
 func TestMshInteractive(t *testing.T) {
 	c := newCluster(t)
 	i := len(c.agents)
-	a := start(t, agoraBin, "agent", "--master="+c.master, "--ip=127.0.0.1", "--port=5051", "--hostname=127.0.0.1",
+	a := start(t, agoraBin, "agent", "--switch_user=false", "--master="+c.master, "--ip=127.0.0.1", "--port=5051", "--hostname=127.0.0.1",
 		"--work_dir="+c.agentDir(i), "--resources=cpus:2;mem:1024;disk:2048;ports:[31000-31099]")
 	a.waitListening(t)
 	c.agents = append(c.agents, a)

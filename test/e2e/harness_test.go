@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -74,8 +75,18 @@ func (p *proc) output() string {
 
 // start runs agora with args and stops it (SIGTERM, then SIGKILL) when the
 // test ends.
+//
+// An agent switches to each framework's user by default (--switch_user);
+// tests that make their agents' work dirs with t.TempDir (mode 0700, out of
+// other users' reach) run them with --switch_user=false unless they say
+// otherwise. cluster() makes reachable work dirs and keeps the default.
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
+	if len(args) > 0 && args[0] == "agent" && !slices.ContainsFunc(args, func(a string) bool {
+		return strings.HasPrefix(a, "--switch_user") || strings.HasPrefix(a, "--no-switch_user")
+	}) {
+		args = append(slices.Clone(args), "--switch_user=false")
+	}
 	return startProgram(t, agoraBin, args...)
 }
 
@@ -141,7 +152,7 @@ func cluster(t *testing.T, n int, masterArgs ...string) (master string, agents [
 	master = m.waitListening(t)
 	for i := 0; i < n; i++ {
 		a := start(t, "agent", "--master="+master, "--port=0", "--work_dir="+filepath.Join(work, "agent"+strconv.Itoa(i)),
-			"--resources=cpus:2;mem:1024;disk:2048;ports:[31000-31099]")
+			"--resources=cpus:2;mem:1024;disk:2048;ports:[31000-31099]", "--switch_user")
 		agents = append(agents, a.waitListening(t))
 	}
 	waitFor(t, 20*time.Second, "agents to register", func() bool {
