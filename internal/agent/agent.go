@@ -54,7 +54,6 @@ type Config struct {
 	// Credential is the agent's --credential file ({"principal","secret"}),
 	// sent to the master with every call; "" sends none.
 	Credential string
-	credential auth.Credential
 	// Master lists the masters of the group: "host:port" for one,
 	// "A,B,C" for several (the agent asks any of them and follows the
 	// leader), or "file:///path" naming a file that holds such a list; the
@@ -379,7 +378,7 @@ func New(cfg Config, logger *slog.Logger) (*Agent, error) {
 		if err != nil {
 			return nil, err
 		}
-		a.cfg.credential = cred
+		a.conn.principal = cred.Principal
 		a.conn.authorization = auth.BasicHeader(cred.Principal, cred.Secret)
 	}
 	return a, nil

@@ -57,9 +57,9 @@ const maxRedirects = 8
 // soon as that leader confirms itself (see detect).
 type masterConn struct {
 	a *Agent
-	// authorization is the Authorization header of every call (the
-	// agent's --credential), "" without one.
-	authorization string
+	// principal and authorization are the agent's --credential and the
+	// Authorization header of every call; "" without one.
+	principal, authorization string
 	// fatal receives why the agent must stop: the master refused its
 	// credentials.
 	fatal  chan error
@@ -335,7 +335,7 @@ func (c *masterConn) subscribeOnce(ctx context.Context, target string) (res atte
 		res.refused = true
 		who := "no credential (pass --credential)"
 		if c.authorization != "" {
-			who = fmt.Sprintf("principal '%s' (check --credential against the master's --credentials)", c.a.cfg.credential.Principal)
+			who = fmt.Sprintf("principal '%s' (check --credential against the master's --credentials)", c.principal)
 		}
 		return res, fmt.Errorf("master %s refused authentication of %s", target, who)
 	default:

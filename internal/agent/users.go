@@ -102,19 +102,19 @@ func (s *state) dropForUser(f *framework, ei *mesos.ExecutorInfo, taskID string)
 	if name == "" {
 		return false
 	}
-	if _, err := credentialOf(name); err == nil {
+	_, err := credentialOf(name)
+	if err == nil {
 		return false
-	} else {
-		dir := s.a.sandboxDir(s.agentID, f.id, ei.GetExecutorId().GetValue(), newUUIDString())
-		msg := fmt.Sprintf("Failed to create executor directory '%s': Failed to chown directory to '%s': %v",
-			dir, name, err)
-		st := mesos.TaskState_TASK_LOST
-		if f.partitionAware() {
-			st = mesos.TaskState_TASK_DROPPED
-		}
-		s.a.log.Warn("task dropped: no such user", "framework_id", f.id, "task_id", taskID, "user", name, "err", err)
-		s.statusUpdate(f.id, s.newAgentUpdate(taskID, ei.GetExecutorId().GetValue(), st,
-			mesos.TaskStatus_REASON_EXECUTOR_TERMINATED, msg))
-		return true
 	}
+	dir := s.a.sandboxDir(s.agentID, f.id, ei.GetExecutorId().GetValue(), newUUIDString())
+	msg := fmt.Sprintf("Failed to create executor directory '%s': Failed to chown directory to '%s': %v",
+		dir, name, err)
+	st := mesos.TaskState_TASK_LOST
+	if f.partitionAware() {
+		st = mesos.TaskState_TASK_DROPPED
+	}
+	s.a.log.Warn("task dropped: no such user", "framework_id", f.id, "task_id", taskID, "user", name, "err", err)
+	s.statusUpdate(f.id, s.newAgentUpdate(taskID, ei.GetExecutorId().GetValue(), st,
+		mesos.TaskStatus_REASON_EXECUTOR_TERMINATED, msg))
+	return true
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -52,11 +53,16 @@ func (c *Credentials) Check(principal, secret string) bool {
 // when others may read it.
 func readFile(value, flag string, log *slog.Logger) ([]byte, string, error) {
 	path := strings.TrimPrefix(value, "file://")
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, path, fmt.Errorf("Failed to read credentials file '%s': %v (see --%s flag)", path, err, flag)
 	}
-	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o007 != 0 && log != nil {
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, path, fmt.Errorf("Failed to read credentials file '%s': %v (see --%s flag)", path, err, flag)
+	}
+	if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o007 != 0 && log != nil {
 		log.Warn(fmt.Sprintf("Permissions on credentials file '%s' are too open; it is recommended that your credentials file is NOT accessible by others", path))
 	}
 	return data, path, nil

@@ -1,9 +1,9 @@
 package cli
 
 import (
-	"encoding/base64"
 	"flag"
 	"fmt"
+	"github.com/agora-dev/agora/internal/auth"
 	"os"
 	"strings"
 )
@@ -47,5 +47,5 @@ func (c *credentials) header() (string, error) {
 	if err != nil || c.principal == "" {
 		return "", err
 	}
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(c.principal+":"+s)), nil
+	return auth.BasicHeader(c.principal, s), nil
 }

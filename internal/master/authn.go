@@ -7,8 +7,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
-	schedpb "github.com/agora-dev/agora/api/mesos/v1/scheduler"
 	"github.com/agora-dev/agora/internal/auth"
 	"github.com/agora-dev/agora/internal/ratelimit"
 )
@@ -45,7 +45,6 @@ type authn struct {
 	readonly, readwrite, scheduler, agents *auth.Realm
 	limiter                                *ratelimit.Limiter
 	streams                                *ratelimit.Streams
-	any                                    bool
 }
 
 func newAuthn(c AuthConfig, log *slog.Logger) (*authn, error) {
@@ -94,7 +93,6 @@ func newAuthn(c AuthConfig, log *slog.Logger) (*authn, error) {
 		if !on {
 			return nil
 		}
-		a.any = true
 		return &auth.Realm{Name: name, Creds: creds}
 	}
 	a.readonly = realm(c.AuthenticateHTTPReadonly, RealmReadonly)
@@ -148,34 +146,17 @@ func principalMismatch(r *http.Request, frameworkPrincipal string) string {
 	return fmt.Sprintf("Authenticated principal '%s' does not match principal '%s' set in `FrameworkInfo`", p, frameworkPrincipal)
 }
 
-// callPrincipal is the principal a scheduler call is limited under: the
-// authenticated one, else the framework's FrameworkInfo.principal.
-func callPrincipal(r *http.Request, call *schedpb.Call) (string, bool) {
-	if p, ok := auth.Principal(r.Context()); ok {
-		return p, true
-	}
-	if p := call.GetSubscribe().GetFrameworkInfo().GetPrincipal(); p != "" {
-		return p, true
-	}
-	return "", false
-}
-
-// rateLimited answers 429 with Retry-After when the call's principal is
-// over its --rate_limits rate.
-func (m *Master) rateLimited(w http.ResponseWriter, principal string, has bool) bool {
-	ok, wait := m.authn.limiter.Allow(principal, has)
-	if ok {
-		return false
-	}
+// rateLimited answers 429 with Retry-After to a call of a principal over
+// its --rate_limits rate.
+func rateLimited(w http.ResponseWriter, principal string, wait time.Duration) {
 	w.Header().Set("Retry-After", ratelimit.RetryAfter(wait))
 	textError(w, http.StatusTooManyRequests, fmt.Sprintf("Rate limit of principal '%s' exceeded (see --rate_limits)", principal))
-	return true
 }
 
 // warnIfOpen says loudly that a master reachable beyond loopback accepts
 // anyone.
 func (m *Master) warnIfOpen() {
-	if m.authn.any {
+	if a := m.authn; a.readonly != nil || a.readwrite != nil || a.scheduler != nil || a.agents != nil {
 		return
 	}
 	if ip := net.ParseIP(m.cfg.IP); ip != nil && ip.IsLoopback() {

@@ -38,6 +38,31 @@ func startMaster(t *testing.T, edit func(*Config)) (*Master, string) {
 	return m, base
 }
 
+// runMaster runs a master until stop is called (or the test ends).
+func runMaster(t *testing.T, cfg Config) (m *Master, base string, stop func()) {
+	t.Helper()
+	m, err := New(cfg, nil)
+	if err != nil {
+		t.Fatalf("start master: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("master Run: %v", err)
+		}
+	}
+	t.Cleanup(stop)
+	return m, "http://" + m.Addr(), stop
+}
+
 // eventStream reads a RecordIO stream of messages of one type in the
 // background.
 type eventStream[E proto.Message] struct {

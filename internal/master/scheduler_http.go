@@ -3,7 +3,6 @@ package master
 import (
 	"fmt"
 	"github.com/agora-dev/agora/internal/auth"
-	"github.com/agora-dev/agora/internal/ratelimit"
 	"net/http"
 	"time"
 
@@ -44,11 +43,14 @@ func (m *Master) handleScheduler(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		p, has := callPrincipal(r, call)
-		if m.rateLimited(w, p, has) {
+		// After the check above, FrameworkInfo.principal is the
+		// authenticated principal when there is one.
+		p := info.GetPrincipal()
+		if ok, wait := m.authn.limiter.Allow(p, p != ""); !ok {
+			rateLimited(w, p, wait)
 			return
 		}
-		release, ok := m.authn.streams.Open(p, has)
+		release, ok := m.authn.streams.Open(p, p != "")
 		if !ok {
 			textError(w, http.StatusTooManyRequests, fmt.Sprintf(
 				"Principal '%s' already has %d subscriptions open (--max_streams_per_principal)", p, m.cfg.Auth.MaxStreamsPerPrincipal))
@@ -61,26 +63,22 @@ func (m *Master) handleScheduler(w http.ResponseWriter, r *http.Request) {
 
 	var status int
 	var msg string
-	var limitBy string
-	var limited bool
+	var limitBy string // the principal over its rate, if any
 	var wait time.Duration
 	err := m.do(func() {
 		status, msg = m.checkCaller(call, r.Header.Values(streamIDHeader))
 		if status == http.StatusAccepted {
+			// Past the mismatch check the framework's principal is the
+			// authenticated one, when there is one.
 			fp := m.frameworks[call.GetFrameworkId().GetValue()].info.GetPrincipal()
 			if mm := principalMismatch(r, fp); mm != "" {
 				status, msg = http.StatusBadRequest, mm
 				return
 			}
-			if p, ok := auth.Principal(r.Context()); ok {
-				fp = p
-			}
-			if fp != "" {
-				var ok bool
-				if ok, wait = m.authn.limiter.Allow(fp, true); !ok {
-					limitBy, limited = fp, true
-					return
-				}
+			var ok bool
+			if ok, wait = m.authn.limiter.Allow(fp, fp != ""); !ok {
+				limitBy = fp
+				return
 			}
 			m.metrics.schedulerCalls++
 			status, msg = m.schedulerCall(call)
@@ -90,9 +88,8 @@ func (m *Master) handleScheduler(w http.ResponseWriter, r *http.Request) {
 		textError(w, http.StatusServiceUnavailable, "Master is stopping")
 		return
 	}
-	if limited {
-		w.Header().Set("Retry-After", ratelimit.RetryAfter(wait))
-		textError(w, http.StatusTooManyRequests, fmt.Sprintf("Rate limit of principal '%s' exceeded (see --rate_limits)", limitBy))
+	if limitBy != "" {
+		rateLimited(w, limitBy, wait)
 		return
 	}
 	if status == http.StatusAccepted || status == http.StatusOK {

@@ -1,7 +1,6 @@
 package master
 
 import (
-	"context"
 	"net/http"
 	"testing"
 	"time"
@@ -12,31 +11,6 @@ import (
 	schedpb "github.com/agora-dev/agora/api/mesos/v1/scheduler"
 	"google.golang.org/protobuf/proto"
 )
-
-// runMaster runs a master until stop is called (or the test ends).
-func runMaster(t *testing.T, cfg Config) (m *Master, base string, stop func()) {
-	t.Helper()
-	m, err := New(cfg, nil)
-	if err != nil {
-		t.Fatalf("start master: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("master Run: %v", err)
-		}
-	}
-	t.Cleanup(stop)
-	return m, "http://" + m.Addr(), stop
-}
 
 // TestToldLostSurvivesLeaderChange: a task one leader answered TASK_LOST
 // by reconciliation (its agent is registered and did not know it) is in

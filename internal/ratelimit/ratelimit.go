@@ -116,8 +116,7 @@ type Limiter struct {
 	now func() time.Time
 
 	mu        sync.Mutex
-	perPrin   map[string]*bucket // nil entry: listed without qps
-	listed    map[string]bool
+	perPrin   map[string]*bucket // a nil bucket: listed without qps
 	aggregate *bucket
 }
 
@@ -126,13 +125,14 @@ func New(c Config, now func() time.Time) *Limiter {
 	if now == nil {
 		now = time.Now
 	}
-	l := &Limiter{now: now, perPrin: make(map[string]*bucket), listed: make(map[string]bool)}
+	l := &Limiter{now: now, perPrin: make(map[string]*bucket)}
 	t := now()
 	for _, lim := range c.Limits {
-		l.listed[lim.Principal] = true
+		var b *bucket
 		if lim.QPS != nil {
-			l.perPrin[lim.Principal] = newBucket(*lim.QPS, lim.Capacity, t)
+			b = newBucket(*lim.QPS, lim.Capacity, t)
 		}
+		l.perPrin[lim.Principal] = b
 	}
 	if c.AggregateDefaultQPS != nil {
 		l.aggregate = newBucket(*c.AggregateDefaultQPS, c.AggregateDefaultCapacity, t)
@@ -148,12 +148,12 @@ func (l *Limiter) Allow(principal string, hasPrincipal bool) (bool, time.Duratio
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b := l.perPrin[principal]
-	if b == nil {
-		if l.listed[principal] || l.aggregate == nil {
-			return true, 0
-		}
+	b, listed := l.perPrin[principal]
+	if !listed {
 		b = l.aggregate
+	}
+	if b == nil {
+		return true, 0
 	}
 	return b.take(l.now())
 }

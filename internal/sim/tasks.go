@@ -242,10 +242,10 @@ func (a *simAgent) forward(t *simTask) {
 		return
 	}
 	head := t.pending[0]
-	if a.streamID != "" && head.AgentId == nil {
-		head.AgentId = &mesos.AgentID{Value: proto.String(a.id)}
-	}
 	if a.streamID != "" && t.sending != head {
+		if head.AgentId == nil {
+			head.AgentId = &mesos.AgentID{Value: proto.String(a.id)}
+		}
 		a.s.upd.Add(1)
 		t.sending = head
 		a.sendThen(&agentpb.Call{
