@@ -112,9 +112,10 @@ var mesosFlags = flags.Options{
 		"recovery_slave_removal_limit": "recovery_agent_removal_limit",
 		"authenticate_http":            "authenticate_http_readwrite",
 		"authenticate_slaves":          "authenticate_agents",
+		"executor_secret_key":          "jwt_secret_key",
 	},
 	// Paths that the flag's owner reads itself (Mesos's Path flags).
-	Verbatim: []string{"master", "masters", "credentials", "credential", "http_credentials"},
+	Verbatim: []string{"master", "masters", "credentials", "credential", "http_credentials", "jwt_secret_key"},
 }
 
 // parse parses flags, printing errors the way users expect.
@@ -214,6 +215,18 @@ func masterAuthFlags(fs *flag.FlagSet, a *master.AuthConfig) {
 	fs.IntVar(&a.MaxStreamsPerPrincipal, "max_streams_per_principal", 0, "most SUBSCRIBE streams one principal may hold open (0: no cap); over it 429")
 }
 
+func agentAuthFlags(fs *flag.FlagSet, a *agent.AuthConfig) {
+	fs.BoolVar(&a.AuthenticateHTTPReadonly, "authenticate_http_readonly", false,
+		"authenticate /state, /flags, /metrics/snapshot and /files/* (realm mesos-agent-readonly); needs --http_credentials")
+	fs.BoolVar(&a.AuthenticateHTTPReadwrite, "authenticate_http_readwrite", false,
+		"authenticate the operator API /api/v1 (realm mesos-agent-readwrite); needs --http_credentials")
+	fs.BoolVar(&a.AuthenticateHTTPExecutors, "authenticate_http_executors", false,
+		"executors must present their token on /api/v1/executor (realm mesos-agent-executor); needs --jwt_secret_key")
+	fs.StringVar(&a.HTTPAuthenticators, "http_authenticators", "", "authenticators of the agent's realms: basic, jwt (default basic; basic,jwt with --authenticate_http_executors)")
+	fs.StringVar(&a.HTTPCredentials, "http_credentials", "", `path (or file:///path) of the JSON credentials for Basic: {"credentials":[{"principal":"ops","secret":"..."}]}`)
+	fs.StringVar(&a.JWTSecretKey, "jwt_secret_key", "", "path of the key that signs executor tokens (MESOS_EXECUTOR_AUTHENTICATION_TOKEN); alias --executor_secret_key")
+}
+
 func agentFlags(fs *flag.FlagSet, c *agent.Config) {
 	fs.StringVar(&c.Resources, "resources", c.Resources, "resources in Mesos syntax, e.g. 'cpus:2;mem:1024;ports:[31000-32000]' (unset ones are detected)")
 	fs.StringVar(&c.Attributes, "attributes", c.Attributes, "attributes, e.g. 'rack:r1;zone:a'")
@@ -248,6 +261,7 @@ func runAgent(ctx context.Context, args []string) int {
 	fs.StringVar(&cfg.WorkDir, "work_dir", cfg.WorkDir, "directory for sandboxes")
 	fs.StringVar(&cfg.Credential, "credential", "", `path (or file:///path) of the agent's credential for the master: {"principal":"agent","secret":"..."}`)
 	agentFlags(fs, &cfg)
+	agentAuthFlags(fs, &cfg.Auth)
 	logLevel := fs.String("log_level", "info", "debug, info, warn or error")
 	if !parse(fs, args) {
 		return 2

@@ -54,6 +54,8 @@ type Config struct {
 	// Credential is the agent's --credential file ({"principal","secret"}),
 	// sent to the master with every call; "" sends none.
 	Credential string
+	// Auth is the agent's HTTP authentication (realms, executor tokens).
+	Auth AuthConfig
 	// Master lists the masters of the group: "host:port" for one,
 	// "A,B,C" for several (the agent asks any of them and follows the
 	// leader), or "file:///path" naming a file that holds such a list; the
@@ -278,6 +280,7 @@ type Agent struct {
 	sweep     func(containerID, sandbox string) int
 	cfg       Config
 	log       *slog.Logger
+	authn     *authn
 	ln        net.Listener
 	addr      string // ip:port bound
 	endpoint  string // ip:port advertised to executors and the master
@@ -343,6 +346,10 @@ func New(cfg Config, logger *slog.Logger) (*Agent, error) {
 	} else {
 		logger.Info("isolation", "isolator", iso.Name())
 	}
+	an, err := newAuthn(cfg.Auth, logger)
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.IP, strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return nil, fmt.Errorf("agent: listen on %s:%d: %w", cfg.IP, cfg.Port, err)
@@ -352,6 +359,7 @@ func New(cfg Config, logger *slog.Logger) (*Agent, error) {
 		sweep:      sweepContainer,
 		cfg:        cfg,
 		log:        logger,
+		authn:      an,
 		ln:         ln,
 		addr:       tcp.String(),
 		port:       tcp.Port,
@@ -376,6 +384,7 @@ func New(cfg Config, logger *slog.Logger) (*Agent, error) {
 	if cfg.Credential != "" {
 		cred, err := auth.LoadCredential(cfg.Credential, logger)
 		if err != nil {
+			_ = ln.Close()
 			return nil, err
 		}
 		a.conn.principal = cred.Principal
@@ -415,6 +424,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.runMu.Unlock()
 
 	a.log.Info("agent starting", "addr", a.addr, "master", a.cfg.Master, "work_dir", a.cfg.WorkDir)
+	a.warnIfOpen()
 	// Recover before the loop, the server and the master connection start.
 	adopted, err := a.st.recoverState()
 	if err != nil {
@@ -424,7 +434,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.st.startRecovered(adopted)
 	a.st.gcRecover()
-	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: httpapi.IdleTimeout}
+	srv := &http.Server{Handler: auth.Middleware(a.realmOf, a.routes()), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: httpapi.IdleTimeout}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(a.ln) }()
 

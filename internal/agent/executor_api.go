@@ -11,6 +11,7 @@ import (
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
 	executorpb "github.com/agora-dev/agora/api/mesos/v1/executor"
 	"github.com/agora-dev/agora/api/recordio"
+	"github.com/agora-dev/agora/internal/auth"
 	"github.com/agora-dev/agora/internal/httpapi"
 	"google.golang.org/protobuf/proto"
 )
@@ -33,6 +34,20 @@ func (a *Agent) handleExecutorAPI(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Failed to validate executor::Call: "+msg, http.StatusBadRequest)
 		return
 	}
+	// An authenticated call must carry its own executor's claims before
+	// the agent says anything about its state, HEARTBEAT included (Mesos
+	// answers HEARTBEAT and "cannot be found" first: gap 19).
+	subject, authenticated := auth.SubjectOf(r.Context())
+	if authenticated {
+		if msg := claimsMismatch(subject, call.GetFrameworkId().GetValue(), call.GetExecutorId().GetValue()); msg != "" {
+			httpapi.TextError(w, http.StatusForbidden, msg)
+			return
+		}
+	}
+	cid := ""
+	if authenticated {
+		cid = subject.Claims["cid"]
+	}
 	if call.GetType() == executorpb.Call_SUBSCRIBE {
 		out, ok := codec.ForAccept(r.Header.Values("Accept"))
 		if !ok {
@@ -40,14 +55,14 @@ func (a *Agent) handleExecutorAPI(w http.ResponseWriter, r *http.Request) {
 				http.StatusNotAcceptable)
 			return
 		}
-		a.serveExecutorSubscribe(w, r, call, out)
+		a.serveExecutorSubscribe(w, r, call, out, authenticated, cid)
 		return
 	}
 	var (
 		code = http.StatusServiceUnavailable
 		msg  = "Agent is shutting down"
 	)
-	a.do(r.Context(), func() { code, msg = a.st.executorCall(call) })
+	a.do(r.Context(), func() { code, msg = a.st.executorCall(call, authenticated, cid) })
 	if code != http.StatusAccepted {
 		http.Error(w, msg, code)
 		return
@@ -102,13 +117,13 @@ func validateExecutorCall(c *executorpb.Call) string {
 
 // serveExecutorSubscribe registers the stream with the loop and writes its
 // events until the loop closes it or the executor goes away.
-func (a *Agent) serveExecutorSubscribe(w http.ResponseWriter, r *http.Request, call *executorpb.Call, out codec.Codec) {
+func (a *Agent) serveExecutorSubscribe(w http.ResponseWriter, r *http.Request, call *executorpb.Call, out codec.Codec, authenticated bool, cid string) {
 	stream := newExecStream(out)
 	var (
 		code = http.StatusServiceUnavailable
 		msg  = "Agent is shutting down"
 	)
-	a.do(r.Context(), func() { code, msg = a.st.executorSubscribe(call, stream) })
+	a.do(r.Context(), func() { code, msg = a.st.executorSubscribe(call, stream, authenticated, cid) })
 	if code != http.StatusOK {
 		http.Error(w, msg, code)
 		return
@@ -208,7 +223,7 @@ func (s *execStream) take() ([][]byte, bool) {
 
 // lookupExecutor finds the executor a call names, with the Mesos answer
 // when it is unknown.
-func (s *state) lookupExecutor(c *executorpb.Call) (*executor, int, string) {
+func (s *state) lookupExecutor(c *executorpb.Call, authenticated bool, cid string) (*executor, int, string) {
 	fwID, execID := c.GetFrameworkId().GetValue(), c.GetExecutorId().GetValue()
 	f := s.frameworks[fwID]
 	if f == nil {
@@ -218,13 +233,17 @@ func (s *state) lookupExecutor(c *executorpb.Call) (*executor, int, string) {
 	if e == nil || e.state == execTerminated {
 		return nil, http.StatusBadRequest, fmt.Sprintf("Executor %q of framework %q cannot be found", execID, fwID)
 	}
+	if authenticated && cid != e.containerID {
+		return nil, http.StatusForbidden, fmt.Sprintf("Authenticated principal '%s' does not contain a 'cid' claim with the correct active ContainerID",
+			auth.Subject{Claims: map[string]string{"fid": fwID, "eid": execID, "cid": cid}})
+	}
 	return e, 0, ""
 }
 
 // executorSubscribe handles SUBSCRIBE on the loop: it replaces any previous
 // stream, queues SUBSCRIBED and the pending LAUNCHes.
-func (s *state) executorSubscribe(c *executorpb.Call, stream *execStream) (int, string) {
-	e, code, msg := s.lookupExecutor(c)
+func (s *state) executorSubscribe(c *executorpb.Call, stream *execStream, authenticated bool, cid string) (int, string) {
+	e, code, msg := s.lookupExecutor(c, authenticated, cid)
 	if e == nil {
 		return code, msg
 	}
@@ -284,8 +303,8 @@ func (s *state) executorStreamClosed(stream *execStream) {
 }
 
 // executorCall handles UPDATE, MESSAGE and HEARTBEAT on the loop.
-func (s *state) executorCall(c *executorpb.Call) (int, string) {
-	e, code, msg := s.lookupExecutor(c)
+func (s *state) executorCall(c *executorpb.Call, authenticated bool, cid string) (int, string) {
+	e, code, msg := s.lookupExecutor(c, authenticated, cid)
 	if e == nil {
 		return code, msg
 	}

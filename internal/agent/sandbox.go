@@ -118,6 +118,9 @@ func (s *state) executorEnv(e *executor) []string {
 	add("MESOS_SLAVE_PID", a.pid())
 	add("MESOS_CONTAINER_ID", e.containerID)
 	add("MESOS_HTTP_COMMAND_EXECUTOR", boolDigit(e.command))
+	if tok := a.executorToken(e.fw.id, e.id, e.containerID); tok != "" {
+		add("MESOS_EXECUTOR_AUTHENTICATION_TOKEN", tok)
+	}
 	if checkpoint {
 		add("MESOS_RECOVERY_TIMEOUT", "15mins")
 		add("MESOS_SUBSCRIPTION_BACKOFF_MAX", "2secs")

@@ -132,10 +132,69 @@ func TestMiddleware(t *testing.T) {
 			t.Errorf("WWW-Authenticate %q", rec.Header().Get("WWW-Authenticate"))
 		}
 	}
-	if err := Authenticators("basic"); err != nil {
+	if _, err := Authenticators("basic"); err != nil {
 		t.Error(err)
 	}
-	if err := Authenticators("basic,kerberos"); err == nil || !strings.Contains(err.Error(), "HTTP authenticator 'kerberos' not found") {
+	if _, err := Authenticators("basic,jwt"); err == nil {
+		t.Error("the master has no jwt authenticator")
+	}
+	if names, err := Authenticators("basic,jwt", "basic", "jwt"); err != nil || !names["jwt"] || !names["basic"] {
+		t.Errorf("agent authenticators: %v %v", names, err)
+	}
+	if _, err := Authenticators("basic,kerberos"); err == nil || !strings.Contains(err.Error(), "HTTP authenticator 'kerberos' not found") {
 		t.Errorf("unknown authenticator: %v", err)
+	}
+}
+
+// TestBearerRealm checks the JWT authenticator's answers (Mesos §7) in a
+// realm that also has Basic, as the agent's executor realm does.
+func TestBearerRealm(t *testing.T) {
+	key := []byte("secret-key\n")
+	rl := &Realm{Name: "mesos-agent-executor", JWTKey: key,
+		Creds: NewCredentials([]Credential{{Principal: "ops", Secret: "pw"}})}
+	good := SignExecutorToken(key, ExecutorClaims{FrameworkID: "f1", ExecutorID: "e1", ContainerID: "c1"})
+	var seen Subject
+	h := Middleware(func(string) *Realm { return rl }, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen, _ = SubjectOf(r.Context())
+	}))
+	for _, tc := range []struct {
+		header, challenge string
+		code              int
+	}{
+		{"", `Bearer realm="mesos-agent-executor"`, 401},
+		{"Bearer " + good, "", 200},
+		{"Bearer " + good + "x", `Bearer realm="mesos-agent-executor", error="invalid_token", error_description="Invalid JWT: Token signature does not match"`, 401},
+		{"Bearer a.b", `Bearer realm="mesos-agent-executor", error="invalid_token", error_description="Invalid JWT: Expected 3 components in token, got 2"`, 401},
+		{"Bearer " + SignExecutorToken([]byte("other"), ExecutorClaims{FrameworkID: "f1"}), `error_description="Invalid JWT: Token signature does not match"`, 401},
+		{BasicHeader("ops", "pw"), "", 200},
+		{BasicHeader("ops", "bad"), `Basic realm="mesos-agent-executor"`, 401},
+	} {
+		seen = Subject{}
+		req := httptest.NewRequest("POST", "/api/v1/executor", nil)
+		if tc.header != "" {
+			req.Header.Set("Authorization", tc.header)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tc.code {
+			t.Errorf("%q: %d, want %d", tc.header, rec.Code, tc.code)
+		}
+		got := strings.Join(rec.Header().Values("WWW-Authenticate"), "\n")
+		if !strings.Contains(got, tc.challenge) {
+			t.Errorf("%q: WWW-Authenticate %q, want %q", tc.header, got, tc.challenge)
+		}
+	}
+	// The last good request was Basic; check a token's subject.
+	req := httptest.NewRequest("POST", "/api/v1/executor", nil)
+	req.Header.Set("Authorization", "Bearer "+good)
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	if seen.Value != "" || seen.Claims["fid"] != "f1" || seen.Claims["eid"] != "e1" || seen.Claims["cid"] != "c1" {
+		t.Errorf("subject %+v", seen)
+	}
+	if got := seen.String(); got != `{"claims":{"cid":"c1","eid":"e1","fid":"f1"}}` {
+		t.Errorf("subject printed %s", got)
+	}
+	if got := (Subject{Value: "ops"}).String(); got != "ops" {
+		t.Errorf("value subject printed %s", got)
 	}
 }

@@ -120,3 +120,17 @@ func LoadCredential(value string, log *slog.Logger) (Credential, error) {
 	}
 	return c, nil
 }
+
+// LoadKey reads the agent's --jwt_secret_key file: the key is the file's
+// bytes, a trailing newline included, as in Mesos. An empty key is an
+// error (every token would be forgeable).
+func LoadKey(value, flag string, log *slog.Logger) ([]byte, error) {
+	data, path, err := readFile(value, flag, log)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) == 0 {
+		return nil, fmt.Errorf("Empty secret key file '%s' (see --%s flag)", path, flag)
+	}
+	return data, nil
+}

@@ -60,14 +60,14 @@ func newAuthn(c AuthConfig, log *slog.Logger) (*authn, error) {
 		return nil, errors.New("Missing `--http_framework_authenticators` flag. This must be used in conjunction with `--authenticate_http_frameworks`")
 	}
 	if c.HTTPFrameworkAuthenticators != "" {
-		if err := auth.Authenticators(c.HTTPFrameworkAuthenticators); err != nil {
+		if _, err := auth.Authenticators(c.HTTPFrameworkAuthenticators); err != nil {
 			return nil, err
 		}
 	}
 	if c.HTTPAuthenticators == "" {
 		c.HTTPAuthenticators = "basic"
 	}
-	if err := auth.Authenticators(c.HTTPAuthenticators); err != nil {
+	if _, err := auth.Authenticators(c.HTTPAuthenticators); err != nil {
 		return nil, err
 	}
 	if !c.AuthenticateHTTPFrameworks && !c.AuthenticateHTTPReadonly && !c.AuthenticateHTTPReadwrite && !c.AuthenticateAgents {
