@@ -35,6 +35,8 @@ var errUsage = errors.New("usage")
 type opClient struct {
 	master string // host:port or a URL, or a comma list of them
 	creds  credentials
+	// stream carries calls whose answers last (exec, attach): no timeout.
+	stream *http.Client
 	json   bool
 	http   *http.Client  // agents
 	mc     *masterClient // the masters; built from master on first use
@@ -96,7 +98,14 @@ func runOp(ctx context.Context, name, usage string, args []string, stdout, stder
 		positional = append(positional, rest[0])
 		rest = rest[1:]
 	}
-	err := run(ctx, c, positional)
+	header, err := c.creds.header()
+	if err != nil {
+		fmt.Fprintf(stderr, "agora %s: %v\n", name, err)
+		return exitUsage
+	}
+	c.http.Transport = authTransport{header: header}
+	c.stream = &http.Client{Transport: c.http.Transport}
+	err = run(ctx, c, positional)
 	switch {
 	case err == nil:
 		return 0

@@ -113,11 +113,8 @@ func taskContainer(ctx context.Context, c *opClient, prefix string) (*mesos.Task
 	return t, "http://" + d.AgentAddress + "/api/v1", cid, nil
 }
 
-// streamClient has no timeout: sessions last as long as they last.
-var streamClient = &http.Client{}
-
 // postStream POSTs a call whose answer is a ProcessIO stream.
-func postStream(ctx context.Context, url string, call *agentapi.Call) (*http.Response, error) {
+func postStream(ctx context.Context, client *http.Client, url string, call *agentapi.Call) (*http.Response, error) {
 	body, err := codec.Protobuf.Marshal(call)
 	if err != nil {
 		return nil, err
@@ -129,7 +126,7 @@ func postStream(ctx context.Context, url string, call *agentapi.Call) (*http.Res
 	req.Header.Set("Content-Type", codec.MediaProtobuf)
 	req.Header.Set("Accept", mediaRecordIO)
 	req.Header.Set("Message-Accept", codec.MediaProtobuf)
-	resp, err := streamClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +171,7 @@ func copyOutput(body io.Reader, stdout, stderr io.Writer) error {
 // sendInput streams stdin (and, with a terminal, its window size) to the
 // container id as ATTACH_CONTAINER_INPUT until stdin ends (then EOF) or
 // ctx does. detach, when set, ends the input at Ctrl-P Ctrl-Q without EOF.
-func sendInput(ctx context.Context, url string, id *mesos.ContainerID, stdin io.Reader, term *os.File, detach bool) error {
+func sendInput(ctx context.Context, client *http.Client, url string, id *mesos.ContainerID, stdin io.Reader, term *os.File, detach bool) error {
 	pr, pw := io.Pipe()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, pr)
 	if err != nil {
@@ -184,7 +181,7 @@ func sendInput(ctx context.Context, url string, id *mesos.ContainerID, stdin io.
 	req.Header.Set("Message-Content-Type", codec.MediaProtobuf)
 	answered := make(chan error, 1)
 	go func() {
-		resp, err := streamClient.Do(req)
+		resp, err := client.Do(req)
 		if err == nil {
 			b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 			resp.Body.Close()
@@ -317,14 +314,14 @@ func execTask(ctx context.Context, c *opClient, prefix string, cmd []string, tty
 		}
 		launch.Container = &mesos.ContainerInfo{Type: mesos.ContainerInfo_MESOS.Enum(), TtyInfo: ti}
 	}
-	resp, err := postStream(ctx, url, &agentapi.Call{Type: agentapi.Call_LAUNCH_NESTED_CONTAINER_SESSION.Enum(), LaunchNestedContainerSession: launch})
+	resp, err := postStream(ctx, c.stream, url, &agentapi.Call{Type: agentapi.Call_LAUNCH_NESTED_CONTAINER_SESSION.Enum(), LaunchNestedContainerSession: launch})
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	inCtx, stopInput := context.WithCancel(ctx)
 	defer stopInput()
-	go func() { _ = sendInput(inCtx, url, id, stdin, term, false) }()
+	go func() { _ = sendInput(inCtx, c.stream, url, id, stdin, term, false) }()
 	if err := copyOutput(resp.Body, c.stdout, c.stderr); err != nil && ctx.Err() == nil {
 		return fmt.Errorf("session output: %w", err)
 	}
@@ -369,7 +366,7 @@ func attachTask(ctx context.Context, c *opClient, prefix string, stdin io.Reader
 	if err != nil {
 		return err
 	}
-	resp, err := postStream(ctx, url, &agentapi.Call{Type: agentapi.Call_ATTACH_CONTAINER_OUTPUT.Enum(),
+	resp, err := postStream(ctx, c.stream, url, &agentapi.Call{Type: agentapi.Call_ATTACH_CONTAINER_OUTPUT.Enum(),
 		AttachContainerOutput: &agentapi.Call_AttachContainerOutput{ContainerId: cid}})
 	if err != nil {
 		return err
@@ -384,7 +381,7 @@ func attachTask(ctx context.Context, c *opClient, prefix string, stdin io.Reader
 		}
 		defer restore()
 		go func() {
-			_ = sendInput(ctx, url, cid, stdin, term, true)
+			_ = sendInput(ctx, c.stream, url, cid, stdin, term, true)
 			cancel() // detached (Ctrl-P Ctrl-Q) or input ended
 			resp.Body.Close()
 		}()

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
+	"github.com/agora-dev/agora/internal/auth"
 	"github.com/agora-dev/agora/sdk/scheduler"
 )
 
@@ -30,6 +31,9 @@ type runner struct {
 	stderr io.Writer
 	log    *slog.Logger
 	taskID string
+	// authorization is sent to agents, whose sandboxes the output is read
+	// from ("" for none).
+	authorization string
 
 	started  chan struct{}          // closed at the first non-terminal update
 	terminal chan *mesos.TaskStatus // the task's terminal status
@@ -313,6 +317,9 @@ func (r *runner) run(ctx context.Context) int {
 		r.printf("%v", err)
 		return exitUsage
 	}
+	if r.opts.creds.principal != "" {
+		r.authorization = auth.BasicHeader(r.opts.creds.principal, secret)
+	}
 	drv, err := scheduler.NewDriver(scheduler.Config{
 		Principal: r.opts.creds.principal,
 		Secret:    secret,
@@ -427,7 +434,7 @@ func (r *runner) run(ctx context.Context) int {
 			offer := r.offer
 			r.mu.Unlock()
 			if offer != nil && out == nil {
-				out = startOutput(agentBase(offer), drv.FrameworkID().GetValue(), r.taskID, r.stdout, r.stderr, r.log)
+				out = startOutput(agentBase(offer), drv.FrameworkID().GetValue(), r.taskID, r.authorization, r.stdout, r.stderr, r.log)
 			}
 		case <-ctx.Done():
 			return r.interrupted(drv, out)
@@ -457,7 +464,7 @@ func (r *runner) finishOutput(drv *scheduler.Driver, out *outputStreamer, st *me
 			return
 		}
 		// The task ended before we saw it running: read it all now.
-		out = newOutput(agentBase(offer), drv.FrameworkID().GetValue(), r.taskID, r.stdout, r.stderr, r.log)
+		out = newOutput(agentBase(offer), drv.FrameworkID().GetValue(), r.taskID, r.authorization, r.stdout, r.stderr, r.log)
 	} else {
 		out.stop()
 	}

@@ -131,6 +131,12 @@ func (m *Master) forward(w http.ResponseWriter, r *http.Request, target string, 
 		textError(w, http.StatusBadRequest, "Invalid request")
 		return
 	}
+	// The caller's credentials go on to the agent: with the agents'
+	// read-only realm on, the operator's principal is checked there too
+	// (the master holds no credentials of its own for agents).
+	if az := r.Header.Get("Authorization"); az != "" {
+		req.Header.Set("Authorization", az)
+	}
 	if rg := r.Header.Get("Range"); rg != "" && stream {
 		req.Header.Set("Range", rg)
 	}
