@@ -32,6 +32,7 @@ func TestSecurityAuthn(t *testing.T) {
 	good := file("agent.json", `{"principal":"agent","secret":"agent-secret"}`)
 	bad := file("bad.json", `{"principal":"agent","secret":"guess"}`)
 	secret := file("secret", "ops-secret\n")
+	jwtKey := file("jwt.key", "key-that-signs-executor-tokens\n")
 
 	m := start(t, "master", "--port=0", "--work_dir="+filepath.Join(dir, "master"),
 		"--authenticate_http_frameworks", "--http_framework_authenticators=basic",
@@ -86,8 +87,27 @@ func TestSecurityAuthn(t *testing.T) {
 		t.Errorf("bad agent: exit %d\n%s", b.cmd.ProcessState.ExitCode(), b.output())
 	}
 
-	start(t, "agent", "--master="+master, "--port=0", "--work_dir="+filepath.Join(dir, "agent"), "--credential="+good,
+	agentAddr := start(t, "agent", "--master="+master, "--port=0", "--work_dir="+filepath.Join(dir, "agent"), "--credential="+good,
+		"--authenticate_http_readonly", "--authenticate_http_readwrite", "--authenticate_http_executors",
+		"--http_credentials="+creds, "--jwt_secret_key="+jwtKey,
 		"--resources=cpus:2;mem:1024;disk:1024;ports:[31000-31099]").waitListening(t)
+	for _, c := range []struct{ method, path, body, challenge string }{
+		{"GET", "/state", "", `Basic realm="mesos-agent-readonly"`},
+		{"GET", "/files/browse?path=/", "", `Basic realm="mesos-agent-readonly"`},
+		{"POST", "/api/v1", `{"type":"GET_HEALTH"}`, `Basic realm="mesos-agent-readwrite"`},
+		{"POST", "/api/v1/executor", `{"type":"HEARTBEAT"}`, `Bearer realm="mesos-agent-executor"`},
+	} {
+		req, _ := http.NewRequest(c.method, "http://"+agentAddr+c.path, strings.NewReader(c.body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 401 || !strings.Contains(strings.Join(resp.Header.Values("WWW-Authenticate"), ","), c.challenge) {
+			t.Errorf("agent %s %s: %d %q, want 401 %s", c.method, c.path, resp.StatusCode, resp.Header.Values("WWW-Authenticate"), c.challenge)
+		}
+	}
 	waitFor(t, 20*time.Second, "the agent to be admitted", func() bool {
 		req, _ := http.NewRequest("GET", "http://"+master+"/master/state", nil)
 		req.SetBasicAuth("ops", "ops-secret")
