@@ -115,7 +115,7 @@ var mesosFlags = flags.Options{
 		"executor_secret_key":          "jwt_secret_key",
 	},
 	// Paths that the flag's owner reads itself (Mesos's Path flags).
-	Verbatim: []string{"master", "masters", "credentials", "credential", "http_credentials", "jwt_secret_key"},
+	Verbatim: []string{"master", "masters", "credentials", "credential", "http_credentials", "jwt_secret_key", "acls"},
 }
 
 // parse parses flags, printing errors the way users expect.
@@ -145,6 +145,7 @@ func exitCode(err error) int {
 func masterFlags(fs *flag.FlagSet, c *master.Config) {
 	fs.StringVar(&c.IP, "ip", c.IP, "IP address to listen on")
 	masterAuthFlags(fs, &c.Auth)
+	masterACLFlags(fs, c)
 	fs.IntVar(&c.Port, "port", c.Port, "port to listen on")
 	fs.Func("registry_port", "ignored: the registry's Raft traffic now uses the master's --port", func(string) error {
 		fmt.Fprintln(os.Stderr, "agora master: --registry_port is ignored: the registry's Raft traffic uses --port")
@@ -213,6 +214,11 @@ func masterAuthFlags(fs *flag.FlagSet, a *master.AuthConfig) {
 	fs.StringVar(&a.RateLimits, "rate_limits", "",
 		`per-principal rate of scheduler calls, Mesos's JSON (inline, path or file://): {"limits":[{"principal":"p","qps":50,"capacity":100}],"aggregate_default_qps":20}; over it a call gets 429 with Retry-After`)
 	fs.IntVar(&a.MaxStreamsPerPrincipal, "max_streams_per_principal", 0, "most SUBSCRIBE streams one principal may hold open (0: no cap); over it 429")
+}
+
+func masterACLFlags(fs *flag.FlagSet, c *master.Config) {
+	fs.StringVar(&c.ACLs, "acls", "", `Mesos's ACL JSON, inline or a path (or file:///path): {"permissive":false,"run_tasks":[...],...}; see docs/security.md`)
+	fs.StringVar(&c.Authorizers, "authorizers", "local", "authorizer: local (the ACLs of --acls)")
 }
 
 func agentAuthFlags(fs *flag.FlagSet, a *agent.AuthConfig) {

@@ -56,6 +56,11 @@ func (m *Master) accept(f *framework, acc *schedpb.Call_Accept) {
 				continue
 			}
 			for _, t := range op.GetLaunch().GetTaskInfos() {
+				if msg := m.launchDenied(f, t); msg != "" {
+					m.sendMasterUpdate(f, t.GetTaskId(), t.GetAgentId(), mesos.TaskState_TASK_ERROR,
+						mesos.TaskStatus_REASON_TASK_UNAUTHORIZED, msg)
+					continue
+				}
 				need, execNew, err := m.validateTask(f, a, role, t, remaining, launched)
 				if err != nil {
 					m.sendMasterUpdate(f, t.GetTaskId(), t.GetAgentId(), mesos.TaskState_TASK_ERROR,

@@ -1,6 +1,8 @@
 package master
 
 import (
+	"github.com/agora-dev/agora/internal/auth"
+	"github.com/agora-dev/agora/internal/authz"
 	"net/http"
 
 	agentpb "github.com/agora-dev/agora/api/agora/agent/v1"
@@ -27,6 +29,17 @@ func (m *Master) handleAgentAPI(w http.ResponseWriter, r *http.Request) {
 		c, ok := codec.ForAccept(r.Header.Values("Accept"))
 		if !ok {
 			textError(w, http.StatusNotAcceptable, "Expecting 'Accept' to allow application/json or application/x-protobuf")
+			return
+		}
+		if !m.allowed(authz.RegisterAgents, requestSubject(r), nil) {
+			// Mesos refuses in silence and the agent retries; Agora says
+			// why, and the agent still retries (the ACLs may change).
+			who := "without a principal"
+			if p, ok := auth.Principal(r.Context()); ok {
+				who = "with principal '" + p + "'"
+			}
+			m.log.Warn("agent registration refused by the ACLs (register_agents)", "hostname", call.GetSubscribe().GetAgentInfo().GetHostname(), "principal", who)
+			textError(w, http.StatusForbidden, "Not authorized to register agent "+who+" (register_agents)")
 			return
 		}
 		st := newStream(m.newStreamID(), c, m.cfg.StreamBacklog)

@@ -3,6 +3,7 @@ package master
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/agora-dev/agora/internal/authz"
 	"mime"
 	"net/http"
 	"slices"
@@ -38,17 +39,20 @@ type killRequest struct {
 func (m *Master) handleKillTask(w http.ResponseWriter, r *http.Request) {
 	var req killRequest
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/json" {
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			textError(w, http.StatusBadRequest, "Failed to parse the body as JSON: "+err.Error())
-			return
-		}
-	} else {
-		if err := r.ParseForm(); err != nil {
-			textError(w, http.StatusBadRequest, "Failed to parse the form: "+err.Error())
-			return
-		}
-		req.FrameworkID, req.TaskID = r.Form.Get("framework_id"), r.Form.Get("task_id")
+	// JSON only: an HTML form of another site can POST a form-encoded
+	// body with the browser's credentials, never a JSON one without a
+	// CORS preflight, which the master does not grant.
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		textError(w, http.StatusUnsupportedMediaType, "Expecting 'Content-Type' of application/json")
+		return
+	}
+	if crossOrigin(r) {
+		textError(w, http.StatusForbidden, "Cross-origin request refused: Origin "+r.Header.Get("Origin")+" is not this master")
+		return
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		textError(w, http.StatusBadRequest, "Failed to parse the body as JSON: "+err.Error())
+		return
 	}
 	if req.TaskID == "" {
 		textError(w, http.StatusBadRequest, "Expecting 'task_id' to be present")
@@ -76,6 +80,10 @@ func (m *Master) handleKillTask(w http.ResponseWriter, r *http.Request) {
 			}
 		case 1:
 			f := candidates[0]
+			if !m.allowed(authz.TeardownFrameworks, requestSubject(r), principalObject(f.info)) {
+				status, msg = http.StatusForbidden, fmt.Sprintf("Not authorized to kill task %s of framework %s (teardown_frameworks)", req.TaskID, f.id)
+				return
+			}
 			m.log.Info("operator kills a task", "framework", f.id, "task", req.TaskID)
 			m.kill(f, &schedpb.Call_Kill{TaskId: &mesos.TaskID{Value: proto.String(req.TaskID)}})
 		default:

@@ -40,6 +40,11 @@ type Config struct {
 
 	// Auth is authentication and per-principal limits (authn.go).
 	Auth AuthConfig
+	// ACLs is Mesos's ACL JSON (--acls: inline, a path or file://), for
+	// the local authorizer (authz.go); "" authorizes everything.
+	ACLs string
+	// Authorizers is --authorizers; only Mesos's "local" exists.
+	Authorizers string
 
 	// AllocationInterval is the period of the batched allocation cycle;
 	// events that free resources also trigger a cycle.

@@ -27,6 +27,10 @@ func (m *Master) subscribe(call *schedpb.Call, st *stream) string {
 	if err := validateFrameworkInfo(info, suppressed); err != nil {
 		return refuse(err.Error())
 	}
+	if msg := m.frameworkRolesDenied(info); msg != "" {
+		m.log.Info("framework refused by the ACLs", "framework", info.GetId().GetValue(), "principal", info.GetPrincipal(), "why", msg)
+		return refuse(msg)
+	}
 	now := time.Now()
 	id := info.GetId().GetValue()
 	var f *framework
@@ -308,6 +312,12 @@ func (m *Master) updateFramework(f *framework, call *schedpb.Call_UpdateFramewor
 	}
 	if info.GetUser() != f.info.GetUser() || info.GetCheckpoint() != f.info.GetCheckpoint() {
 		return 400, "Updating 'FrameworkInfo.user' or 'FrameworkInfo.checkpoint' is unsupported"
+	}
+	if info.Id == nil {
+		info.Id = frameworkIDProto(f.id)
+	}
+	if msg := m.frameworkRolesDenied(info); msg != "" {
+		return 403, msg
 	}
 	f.info = info
 	m.alloc.UpdateFramework(f.id, f.roles(), call.GetSuppressedRoles())

@@ -1,6 +1,7 @@
 package master
 
 import (
+	"errors"
 	"strconv"
 	"time"
 
@@ -30,8 +31,11 @@ func (m *Master) launchGroup(f *framework, a *agent, role string, op *mesos.Offe
 		execNew *executor
 		err     error
 	)
+	reason := mesos.TaskStatus_REASON_TASK_GROUP_INVALID
 	if op.Id != nil {
 		err = wireErrorf("The 'id' field of a LAUNCH_GROUP operation must not be set")
+	} else if msg := m.groupDenied(f, lg); msg != "" {
+		err, reason = errors.New(msg), mesos.TaskStatus_REASON_TASK_GROUP_UNAUTHORIZED
 	} else {
 		need, execNew, err = m.validateLaunchGroup(f, a, role, lg, remaining, launched)
 	}
@@ -39,8 +43,7 @@ func (m *Master) launchGroup(f *framework, a *agent, role string, op *mesos.Offe
 		m.log.Info("LAUNCH_GROUP refused", "framework", f.id, "agent", a.id,
 			"executor", lg.GetExecutor().GetExecutorId().GetValue(), "error", err)
 		for _, t := range lg.GetTaskGroup().GetTasks() {
-			m.sendMasterUpdate(f, t.GetTaskId(), t.GetAgentId(), mesos.TaskState_TASK_ERROR,
-				mesos.TaskStatus_REASON_TASK_GROUP_INVALID, err.Error())
+			m.sendMasterUpdate(f, t.GetTaskId(), t.GetAgentId(), mesos.TaskState_TASK_ERROR, reason, err.Error())
 		}
 		return remaining
 	}

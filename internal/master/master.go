@@ -15,6 +15,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/agora-dev/agora/internal/authz"
 	"github.com/agora-dev/agora/internal/httpapi"
 	"log/slog"
 	"net"
@@ -38,6 +39,7 @@ var ErrStopped = errors.New("master is stopping")
 type Master struct {
 	cfg   Config
 	authn *authn
+	authz *authz.Authorizer // nil: no --acls, everything allowed
 	log   *slog.Logger
 	ln    net.Listener
 	srv   *http.Server
@@ -126,6 +128,10 @@ func New(cfg Config, logger *slog.Logger) (*Master, error) {
 	if err != nil {
 		return nil, err
 	}
+	az, err := newAuthorizer(cfg.ACLs, cfg.Authorizers, logger.With("component", "master"))
+	if err != nil {
+		return nil, err
+	}
 	ln := cfg.Listener
 	if ln == nil {
 		var err error
@@ -155,6 +161,7 @@ func New(cfg Config, logger *slog.Logger) (*Master, error) {
 		fatal:     make(chan error, 1),
 		startTime: time.Now(),
 		authn:     an,
+		authz:     az,
 	}
 	m.resetState()
 	m.metrics.tasksByState = make(map[mesos.TaskState]int64)

@@ -2,6 +2,7 @@ package master
 
 import (
 	"fmt"
+	"github.com/agora-dev/agora/internal/authz"
 	"maps"
 	"net/http"
 	"slices"
@@ -46,10 +47,10 @@ func (m *Master) handleOperator(w http.ResponseWriter, r *http.Request) {
 	t := call.GetType()
 	switch t {
 	case masterpb.Call_SUBSCRIBE:
-		m.serveOperatorSubscribe(w, r, c)
+		m.serveOperatorSubscribe(w, r, c, m.viewerOf(r))
 		return
 	case masterpb.Call_TEARDOWN, masterpb.Call_MARK_AGENT_GONE:
-		m.serveOperatorAction(w, call)
+		m.serveOperatorAction(w, r, call)
 		return
 	case masterpb.Call_GET_METRICS:
 		if call.GetMetrics == nil {
@@ -57,7 +58,14 @@ func (m *Master) handleOperator(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	build := m.operatorQuery(t)
+	if t == masterpb.Call_GET_FLAGS && !m.viewerOf(r).flags() {
+		textError(w, http.StatusForbidden, "403 Forbidden.")
+		return
+	}
+	if t == masterpb.Call_GET_METRICS && m.endpointDenied(w, r, "/metrics/snapshot") {
+		return
+	}
+	build := m.operatorQuery(t, m.viewerOf(r))
 	if build == nil {
 		textError(w, http.StatusNotImplemented, fmt.Sprintf("Operator call %s is not implemented by Agora", t))
 		return
@@ -81,7 +89,7 @@ func (m *Master) handleOperator(w http.ResponseWriter, r *http.Request) {
 
 // operatorQuery returns, for a GET_* call Agora answers, the function that
 // builds its Response on the loop; nil for calls it does not implement.
-func (m *Master) operatorQuery(t masterpb.Call_Type) func() *masterpb.Response {
+func (m *Master) operatorQuery(t masterpb.Call_Type, v *viewer) func() *masterpb.Response {
 	resp := func(rt masterpb.Response_Type, fill func(*masterpb.Response)) func() *masterpb.Response {
 		return func() *masterpb.Response {
 			r := &masterpb.Response{Type: rt.Enum()}
@@ -101,17 +109,17 @@ func (m *Master) operatorQuery(t masterpb.Call_Type) func() *masterpb.Response {
 	case masterpb.Call_GET_METRICS:
 		return resp(masterpb.Response_GET_METRICS, func(r *masterpb.Response) { r.GetMetrics = m.getMetrics() })
 	case masterpb.Call_GET_STATE:
-		return resp(masterpb.Response_GET_STATE, func(r *masterpb.Response) { r.GetState = m.getState() })
+		return resp(masterpb.Response_GET_STATE, func(r *masterpb.Response) { r.GetState = m.getState(v) })
 	case masterpb.Call_GET_AGENTS:
 		return resp(masterpb.Response_GET_AGENTS, func(r *masterpb.Response) { r.GetAgents = m.getAgents() })
 	case masterpb.Call_GET_FRAMEWORKS:
-		return resp(masterpb.Response_GET_FRAMEWORKS, func(r *masterpb.Response) { r.GetFrameworks = m.getFrameworks() })
+		return resp(masterpb.Response_GET_FRAMEWORKS, func(r *masterpb.Response) { r.GetFrameworks = m.getFrameworks(v) })
 	case masterpb.Call_GET_EXECUTORS:
-		return resp(masterpb.Response_GET_EXECUTORS, func(r *masterpb.Response) { r.GetExecutors = m.getExecutors() })
+		return resp(masterpb.Response_GET_EXECUTORS, func(r *masterpb.Response) { r.GetExecutors = m.getExecutors(v) })
 	case masterpb.Call_GET_TASKS:
-		return resp(masterpb.Response_GET_TASKS, func(r *masterpb.Response) { r.GetTasks = m.getTasks() })
+		return resp(masterpb.Response_GET_TASKS, func(r *masterpb.Response) { r.GetTasks = m.getTasks(v) })
 	case masterpb.Call_GET_ROLES:
-		return resp(masterpb.Response_GET_ROLES, func(r *masterpb.Response) { r.GetRoles = m.getRoles() })
+		return resp(masterpb.Response_GET_ROLES, func(r *masterpb.Response) { r.GetRoles = m.getRoles(v) })
 	case masterpb.Call_GET_MASTER:
 		return resp(masterpb.Response_GET_MASTER, func(r *masterpb.Response) { r.GetMaster = m.getMaster() })
 	}
@@ -120,7 +128,7 @@ func (m *Master) operatorQuery(t masterpb.Call_Type) func() *masterpb.Response {
 
 // serveOperatorAction runs TEARDOWN or MARK_AGENT_GONE. Success is 200
 // with an empty body and no Content-Type.
-func (m *Master) serveOperatorAction(w http.ResponseWriter, call *masterpb.Call) {
+func (m *Master) serveOperatorAction(w http.ResponseWriter, r *http.Request, call *masterpb.Call) {
 	var status int
 	var msg string
 	var run func()
@@ -137,12 +145,20 @@ func (m *Master) serveOperatorAction(w http.ResponseWriter, call *masterpb.Call)
 				status, msg = http.StatusBadRequest, "No framework found with specified ID "+id
 				return
 			}
+			if !m.allowed(authz.TeardownFrameworks, requestSubject(r), principalObject(f.info)) {
+				status, msg = http.StatusForbidden, "403 Forbidden."
+				return
+			}
 			m.removeFramework(f, "the operator sent TEARDOWN")
 			status = http.StatusOK
 		}
 	case masterpb.Call_MARK_AGENT_GONE:
 		if call.MarkAgentGone == nil {
 			textError(w, http.StatusBadRequest, "Failed to validate master::Call: Expecting 'mark_agent_gone' to be present")
+			return
+		}
+		if !m.allowed(authz.MarkAgentsGone, requestSubject(r), nil) {
+			textError(w, http.StatusForbidden, "403 Forbidden.")
 			return
 		}
 		id := call.GetMarkAgentGone().GetAgentId().GetValue()

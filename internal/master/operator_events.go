@@ -18,19 +18,19 @@ const maxOperatorSubscribers = 1000
 // operatorState is the loop-owned state of the operator API.
 type operatorState struct {
 	// subscribers are the open operator event streams.
-	subscribers map[*stream]bool
+	subscribers map[*stream]*viewer
 	// gone are the agents the operator marked gone, with when.
 	gone map[string]time.Time
 }
 
 // serveOperatorSubscribe answers SUBSCRIBE with the event stream: first
 // SUBSCRIBED with the whole state, then events as they happen.
-func (m *Master) serveOperatorSubscribe(w http.ResponseWriter, r *http.Request, c codec.Codec) {
+func (m *Master) serveOperatorSubscribe(w http.ResponseWriter, r *http.Request, c codec.Codec, v *viewer) {
 	st := newStream(m.newStreamID(), c, m.cfg.StreamBacklog)
 	admitted, leading := false, true
 	if err := m.do(func() {
 		if leading = m.leading; leading {
-			admitted = m.operatorSubscribe(st)
+			admitted = m.operatorSubscribe(st, v)
 		}
 	}); err != nil {
 		textError(w, http.StatusServiceUnavailable, "Master is stopping")
@@ -53,18 +53,18 @@ func (m *Master) serveOperatorSubscribe(w http.ResponseWriter, r *http.Request, 
 
 // operatorSubscribe admits a subscriber on the loop and queues SUBSCRIBED
 // and a first HEARTBEAT.
-func (m *Master) operatorSubscribe(st *stream) bool {
+func (m *Master) operatorSubscribe(st *stream, v *viewer) bool {
 	if len(m.op.subscribers) >= maxOperatorSubscribers {
 		return false
 	}
 	if m.op.subscribers == nil {
-		m.op.subscribers = make(map[*stream]bool)
+		m.op.subscribers = make(map[*stream]*viewer)
 	}
-	m.op.subscribers[st] = true
+	m.op.subscribers[st] = v
 	ok := st.send(&masterpb.Event{
 		Type: masterpb.Event_SUBSCRIBED.Enum(),
 		Subscribed: &masterpb.Event_Subscribed{
-			GetState:                 m.getState(),
+			GetState:                 m.getState(v),
 			HeartbeatIntervalSeconds: proto.Float64(m.cfg.HeartbeatInterval.Seconds()),
 		},
 	})
@@ -94,11 +94,23 @@ func (m *Master) closeOperatorStreams() {
 // publish queues an event on every operator stream; build runs only when
 // someone listens. A subscriber too slow to keep up is dropped.
 func (m *Master) publish(build func() *masterpb.Event) {
+	m.publishTo(nil, build)
+}
+
+// publishTo is publish to the subscribers that may see the event
+// (visible nil: all of them).
+func (m *Master) publishTo(visible func(v *viewer) bool, build func() *masterpb.Event) {
 	if len(m.op.subscribers) == 0 {
 		return
 	}
-	ev := build()
-	for st := range m.op.subscribers {
+	var ev *masterpb.Event
+	for st, v := range m.op.subscribers {
+		if visible != nil && v != nil && !visible(v) {
+			continue
+		}
+		if ev == nil {
+			ev = build()
+		}
 		if !st.send(ev) {
 			m.log.Warn("operator subscriber dropped: it is not reading its events", "stream", st.id)
 			delete(m.op.subscribers, st)
@@ -112,7 +124,7 @@ func (m *Master) opHeartbeat() {
 
 // opTaskAdded announces a task the master just launched.
 func (m *Master) opTaskAdded(f *framework, t *task) {
-	m.publish(func() *masterpb.Event {
+	m.publishTo(func(v *viewer) bool { return v.framework(f.info) && v.task(f.info, t) }, func() *masterpb.Event {
 		return &masterpb.Event{
 			Type:      masterpb.Event_TASK_ADDED.Enum(),
 			TaskAdded: &masterpb.Event_TaskAdded{Task: taskProto(t, f.info.GetUser())},
@@ -123,7 +135,11 @@ func (m *Master) opTaskAdded(f *framework, t *task) {
 // opTaskUpdated announces a change of a task's state; status is the status
 // that caused it.
 func (m *Master) opTaskUpdated(frameworkID string, t *task, status *mesos.TaskStatus) {
-	m.publish(func() *masterpb.Event {
+	visible := func(v *viewer) bool {
+		f := m.frameworks[frameworkID]
+		return f != nil && v.framework(f.info) && v.task(f.info, t)
+	}
+	m.publishTo(visible, func() *masterpb.Event {
 		return &masterpb.Event{
 			Type: masterpb.Event_TASK_UPDATED.Enum(),
 			TaskUpdated: &masterpb.Event_TaskUpdated{
@@ -154,7 +170,7 @@ func (m *Master) opAgentRemoved(id string) {
 }
 
 func (m *Master) opFrameworkAdded(f *framework) {
-	m.publish(func() *masterpb.Event {
+	m.publishTo(func(v *viewer) bool { return v.framework(f.info) }, func() *masterpb.Event {
 		return &masterpb.Event{
 			Type:           masterpb.Event_FRAMEWORK_ADDED.Enum(),
 			FrameworkAdded: &masterpb.Event_FrameworkAdded{Framework: m.frameworkProto(f)},
@@ -165,7 +181,7 @@ func (m *Master) opFrameworkAdded(f *framework) {
 // opFrameworkUpdated announces a resubscription, an UPDATE_FRAMEWORK or a
 // disconnection.
 func (m *Master) opFrameworkUpdated(f *framework) {
-	m.publish(func() *masterpb.Event {
+	m.publishTo(func(v *viewer) bool { return v.framework(f.info) }, func() *masterpb.Event {
 		return &masterpb.Event{
 			Type:             masterpb.Event_FRAMEWORK_UPDATED.Enum(),
 			FrameworkUpdated: &masterpb.Event_FrameworkUpdated{Framework: m.frameworkProto(f)},
@@ -174,7 +190,7 @@ func (m *Master) opFrameworkUpdated(f *framework) {
 }
 
 func (m *Master) opFrameworkRemoved(f *framework) {
-	m.publish(func() *masterpb.Event {
+	m.publishTo(func(v *viewer) bool { return v.framework(f.info) }, func() *masterpb.Event {
 		return &masterpb.Event{
 			Type:             masterpb.Event_FRAMEWORK_REMOVED.Enum(),
 			FrameworkRemoved: &masterpb.Event_FrameworkRemoved{FrameworkInfo: f.info},

@@ -93,11 +93,17 @@ func (m *Master) sortedFrameworks() []*framework {
 	return out
 }
 
-func (m *Master) getTasks() *masterpb.Response_GetTasks {
+func (m *Master) getTasks(v *viewer) *masterpb.Response_GetTasks {
 	out := &masterpb.Response_GetTasks{}
 	add := func(f *framework) {
+		if !v.framework(f.info) {
+			return
+		}
 		user := f.info.GetUser()
 		for _, t := range sortedTasks(f.tasks) {
+			if !v.task(f.info, t) {
+				continue
+			}
 			if t.state == mesos.TaskState_TASK_UNREACHABLE {
 				out.UnreachableTasks = append(out.UnreachableTasks, taskProto(t, user))
 			} else {
@@ -105,7 +111,9 @@ func (m *Master) getTasks() *masterpb.Response_GetTasks {
 			}
 		}
 		for _, t := range f.completedTasks {
-			out.CompletedTasks = append(out.CompletedTasks, taskProto(t, user))
+			if v.task(f.info, t) {
+				out.CompletedTasks = append(out.CompletedTasks, taskProto(t, user))
+			}
 		}
 	}
 	for _, f := range m.sortedFrameworks() {
@@ -117,12 +125,21 @@ func (m *Master) getTasks() *masterpb.Response_GetTasks {
 	return out
 }
 
-func (m *Master) getExecutors() *masterpb.Response_GetExecutors {
+func (m *Master) getExecutors(v *viewer) *masterpb.Response_GetExecutors {
 	out := &masterpb.Response_GetExecutors{}
 	for _, aid := range slices.Sorted(maps.Keys(m.agents)) {
 		a := m.agents[aid]
 		for _, fid := range slices.Sorted(maps.Keys(a.executors)) {
+			if v != nil {
+				f := m.frameworks[fid]
+				if f == nil || !v.framework(f.info) {
+					continue
+				}
+			}
 			for _, eid := range slices.Sorted(maps.Keys(a.executors[fid])) {
+				if v != nil && !v.executor(m.frameworks[fid].info, a.executors[fid][eid].info) {
+					continue
+				}
 				out.Executors = append(out.Executors, &masterpb.Response_GetExecutors_Executor{
 					ExecutorInfo: a.executors[fid][eid].info,
 					AgentId:      agentIDProto(a.id),
@@ -169,13 +186,17 @@ func (m *Master) frameworkProto(f *framework) *masterpb.Response_GetFrameworks_F
 	return p
 }
 
-func (m *Master) getFrameworks() *masterpb.Response_GetFrameworks {
+func (m *Master) getFrameworks(v *viewer) *masterpb.Response_GetFrameworks {
 	out := &masterpb.Response_GetFrameworks{}
 	for _, f := range m.sortedFrameworks() {
-		out.Frameworks = append(out.Frameworks, m.frameworkProto(f))
+		if v.framework(f.info) {
+			out.Frameworks = append(out.Frameworks, m.frameworkProto(f))
+		}
 	}
 	for _, f := range m.completedFrameworks {
-		out.CompletedFrameworks = append(out.CompletedFrameworks, m.frameworkProto(f))
+		if v.framework(f.info) {
+			out.CompletedFrameworks = append(out.CompletedFrameworks, m.frameworkProto(f))
+		}
 	}
 	return out
 }
@@ -222,18 +243,18 @@ func (m *Master) getAgents() *masterpb.Response_GetAgents {
 	return out
 }
 
-func (m *Master) getState() *masterpb.Response_GetState {
+func (m *Master) getState(v *viewer) *masterpb.Response_GetState {
 	return &masterpb.Response_GetState{
-		GetTasks:      m.getTasks(),
-		GetExecutors:  m.getExecutors(),
-		GetFrameworks: m.getFrameworks(),
+		GetTasks:      m.getTasks(v),
+		GetExecutors:  m.getExecutors(v),
+		GetFrameworks: m.getFrameworks(v),
 		GetAgents:     m.getAgents(),
 	}
 }
 
 // getRoles lists the roles frameworks are subscribed to and the roles that
 // hold allocated resources, each with weight 1 (Agora has no weights yet).
-func (m *Master) getRoles() *masterpb.Response_GetRoles {
+func (m *Master) getRoles(v *viewer) *masterpb.Response_GetRoles {
 	frameworks := make(map[string][]string)
 	allocated := byRole{}
 	for _, f := range m.sortedFrameworks() {
@@ -264,6 +285,9 @@ func (m *Master) getRoles() *masterpb.Response_GetRoles {
 	}
 	out := &masterpb.Response_GetRoles{}
 	for _, name := range slices.Sorted(maps.Keys(names)) {
+		if !v.role(name) {
+			continue
+		}
 		role := &mesos.Role{Name: proto.String(name), Weight: proto.Float64(1)}
 		for _, id := range frameworks[name] {
 			role.Frameworks = append(role.Frameworks, frameworkIDProto(id))

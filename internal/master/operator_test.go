@@ -407,7 +407,7 @@ func TestOperatorSubscriberLimits(t *testing.T) {
 	if err := m.do(func() {
 		for i := 0; i < maxOperatorSubscribers; i++ {
 			st := newStream(m.newStreamID(), codec.Protobuf, 16)
-			if !m.operatorSubscribe(st) {
+			if !m.operatorSubscribe(st, nil) {
 				t.Errorf("subscriber %d refused", i)
 			}
 			held = append(held, st)
@@ -427,7 +427,7 @@ func TestOperatorSubscriberLimits(t *testing.T) {
 		for _, st := range held {
 			m.operatorUnsubscribe(st)
 		}
-		m.operatorSubscribe(slow)
+		m.operatorSubscribe(slow, nil)
 		m.opHeartbeat()
 		remaining = len(m.op.subscribers)
 	}); err != nil {

@@ -19,11 +19,15 @@ var (
 )
 
 func (m *Master) v0Routes(mux *http.ServeMux) {
-	get := func(paths []string, h func() any) {
+	get := func(paths []string, h func(v *viewer) any) {
 		for _, p := range paths {
 			mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+				if p == "/metrics/snapshot" && m.endpointDenied(w, r, p) {
+					return
+				}
+				v := m.viewerOf(r)
 				var body any
-				if err := m.do(func() { body = h() }); err != nil {
+				if err := m.do(func() { body = h(v) }); err != nil {
 					textError(w, http.StatusServiceUnavailable, "Master is stopping")
 					return
 				}
@@ -31,17 +35,17 @@ func (m *Master) v0Routes(mux *http.ServeMux) {
 			})
 		}
 	}
-	get([]string{"/master/state", "/state", "/master/state.json", "/state.json"}, func() any { return m.stateJSON() })
-	get([]string{"/master/frameworks", "/frameworks"}, func() any {
-		st := m.stateJSON()
+	get([]string{"/master/state", "/state", "/master/state.json", "/state.json"}, func(v *viewer) any { return m.stateJSON(v) })
+	get([]string{"/master/frameworks", "/frameworks"}, func(v *viewer) any {
+		st := m.stateJSON(v)
 		return jsonObject{"frameworks": st["frameworks"], "completed_frameworks": st["completed_frameworks"],
 			"unregistered_frameworks": []string{}}
 	})
-	get([]string{"/master/slaves", "/slaves"}, func() any {
-		st := m.stateJSON()
+	get([]string{"/master/slaves", "/slaves"}, func(v *viewer) any {
+		st := m.stateJSON(v)
 		return jsonObject{"slaves": st["slaves"], "recovered_slaves": st["recovered_slaves"]}
 	})
-	get([]string{"/metrics/snapshot"}, func() any { return m.metricsSnapshot() })
+	get([]string{"/metrics/snapshot"}, func(*viewer) any { return m.metricsSnapshot() })
 	mux.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, r, versionJSON())
 	})

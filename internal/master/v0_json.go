@@ -148,13 +148,18 @@ func (m *Master) taskJSON(t *task) jsonObject {
 	return o
 }
 
-func (m *Master) frameworkJSON(f *framework) jsonObject {
+// frameworkJSON is a framework of /state, with the tasks and executors v
+// may see.
+func (m *Master) frameworkJSON(f *framework, v *viewer) jsonObject {
 	var used, offered resources.Resources
 	tasks := []jsonObject{}
 	unreachable := []jsonObject{}
 	for _, t := range f.tasks {
 		if !t.resourcesFreed {
 			used = used.Add(t.resources)
+		}
+		if !v.task(f.info, t) {
+			continue
 		}
 		if t.state == mesos.TaskState_TASK_UNREACHABLE {
 			unreachable = append(unreachable, m.taskJSON(t))
@@ -164,7 +169,9 @@ func (m *Master) frameworkJSON(f *framework) jsonObject {
 	}
 	completed := make([]jsonObject, 0, len(f.completedTasks))
 	for _, t := range f.completedTasks {
-		completed = append(completed, m.taskJSON(t))
+		if v.task(f.info, t) {
+			completed = append(completed, m.taskJSON(t))
+		}
 	}
 	offers := []jsonObject{}
 	for _, o := range f.offers {
@@ -182,7 +189,9 @@ func (m *Master) frameworkJSON(f *framework) jsonObject {
 					used = used.Add(ex.resources)
 				}
 			}
-			executors = append(executors, m.executorJSON(agentID, e))
+			if v.executor(f.info, e) {
+				executors = append(executors, m.executorJSON(agentID, e))
+			}
 		}
 	}
 	o := jsonObject{
@@ -317,8 +326,8 @@ func (m *Master) agentJSON(a *agent) jsonObject {
 	return o
 }
 
-// stateJSON is /master/state.
-func (m *Master) stateJSON() jsonObject {
+// stateJSON is /master/state as v may see it.
+func (m *Master) stateJSON(v *viewer) jsonObject {
 	slaves := []jsonObject{}
 	active, inactive := 0, 0
 	for _, a := range m.agents {
@@ -331,13 +340,17 @@ func (m *Master) stateJSON() jsonObject {
 	}
 	frameworks := []jsonObject{}
 	for _, f := range m.frameworks {
-		frameworks = append(frameworks, m.frameworkJSON(f))
+		if v.framework(f.info) {
+			frameworks = append(frameworks, m.frameworkJSON(f, v))
+		}
 	}
 	completed := []jsonObject{}
 	for _, f := range m.completedFrameworks {
-		completed = append(completed, m.frameworkJSON(f))
+		if v.framework(f.info) {
+			completed = append(completed, m.frameworkJSON(f, v))
+		}
 	}
-	return jsonObject{
+	st := jsonObject{
 		"version":                 m.info.GetVersion(),
 		"build_date":              buildDate,
 		"build_time":              secs(buildTime),
@@ -361,6 +374,10 @@ func (m *Master) stateJSON() jsonObject {
 		"orphan_tasks":            []jsonObject{},
 		"unregistered_frameworks": []string{},
 	}
+	if !v.flags() {
+		delete(st, "flags") // view_flags (Mesos also drops cluster, log_dir, external_log_file)
+	}
+	return st
 }
 
 func (m *Master) flags() map[string]string {
