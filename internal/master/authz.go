@@ -83,26 +83,13 @@ func frameworkInfoRoles(info *mesos.FrameworkInfo) []string {
 	return []string{legacyRole(info)}
 }
 
-// taskUser is the user a task runs as, for run_tasks and view_tasks:
-// TaskInfo.command.user, else its executor's command user, else the
-// framework's user.
-func taskUser(ti *mesos.TaskInfo, fw *mesos.FrameworkInfo) string {
-	if u := ti.GetCommand().GetUser(); u != "" {
-		return u
-	}
-	if u := ti.GetExecutor().GetCommand().GetUser(); u != "" {
-		return u
-	}
-	return fw.GetUser()
-}
-
 // launchDenied is the TASK_ERROR message of a task its framework may not
 // run as its user, "" when it may.
 func (m *Master) launchDenied(f *framework, ti *mesos.TaskInfo) string {
 	if !m.authz.Enabled() {
 		return ""
 	}
-	user := taskUser(ti, f.info)
+	user := authz.TaskUser(ti, f.info)
 	if m.allowed(authz.RunTasks, frameworkSubject(f.info), authz.Object(user)) {
 		return ""
 	}
@@ -128,46 +115,12 @@ func (m *Master) groupDenied(f *framework, lg *mesos.Offer_Operation_LaunchGroup
 	return ""
 }
 
-// viewer filters what one reader of /state, the operator API and the
-// operator event stream sees. The nil viewer sees everything (no
-// authorizer, or the master's own use).
-type viewer struct {
-	z       *authz.Authorizer
-	subject *auth.Subject
-}
+// viewer is one reader of state (authz.Viewer); nil sees everything.
+type viewer = authz.Viewer
 
 // viewerOf is the viewer of a request, nil without an authorizer.
 func (m *Master) viewerOf(r *http.Request) *viewer {
-	if !m.authz.Enabled() {
-		return nil
-	}
-	return &viewer{z: m.authz, subject: requestSubject(r)}
-}
-
-func (v *viewer) may(action authz.Action, object string) bool {
-	return v == nil || v.z.Allowed(authz.Request{Action: action, Subject: v.subject, Object: authz.Object(object)})
-}
-
-func (v *viewer) framework(info *mesos.FrameworkInfo) bool {
-	return v.may(authz.ViewFrameworks, info.GetUser())
-}
-
-func (v *viewer) task(info *mesos.FrameworkInfo, t *task) bool {
-	return v.may(authz.ViewTasks, taskUser(t.info, info))
-}
-
-func (v *viewer) executor(info *mesos.FrameworkInfo, e *mesos.ExecutorInfo) bool {
-	u := e.GetCommand().GetUser()
-	if u == "" {
-		u = info.GetUser()
-	}
-	return v.may(authz.ViewExecutors, u)
-}
-
-func (v *viewer) role(role string) bool { return v.may(authz.ViewRoles, role) }
-
-func (v *viewer) flags() bool {
-	return v == nil || v.z.Allowed(authz.Request{Action: authz.ViewFlags, Subject: v.subject})
+	return m.authz.Viewer(requestSubject(r))
 }
 
 // endpointDenied answers 403 when the request's subject may not GET an

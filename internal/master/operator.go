@@ -58,7 +58,7 @@ func (m *Master) handleOperator(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if t == masterpb.Call_GET_FLAGS && !m.viewerOf(r).flags() {
+	if t == masterpb.Call_GET_FLAGS && !m.viewerOf(r).Flags() {
 		textError(w, http.StatusForbidden, "403 Forbidden.")
 		return
 	}

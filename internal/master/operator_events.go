@@ -124,7 +124,7 @@ func (m *Master) opHeartbeat() {
 
 // opTaskAdded announces a task the master just launched.
 func (m *Master) opTaskAdded(f *framework, t *task) {
-	m.publishTo(func(v *viewer) bool { return v.framework(f.info) && v.task(f.info, t) }, func() *masterpb.Event {
+	m.publishTo(func(v *viewer) bool { return v.Framework(f.info) && v.Task(t.info, f.info) }, func() *masterpb.Event {
 		return &masterpb.Event{
 			Type:      masterpb.Event_TASK_ADDED.Enum(),
 			TaskAdded: &masterpb.Event_TaskAdded{Task: taskProto(t, f.info.GetUser())},
@@ -137,7 +137,7 @@ func (m *Master) opTaskAdded(f *framework, t *task) {
 func (m *Master) opTaskUpdated(frameworkID string, t *task, status *mesos.TaskStatus) {
 	visible := func(v *viewer) bool {
 		f := m.frameworks[frameworkID]
-		return f != nil && v.framework(f.info) && v.task(f.info, t)
+		return f != nil && v.Framework(f.info) && v.Task(t.info, f.info)
 	}
 	m.publishTo(visible, func() *masterpb.Event {
 		return &masterpb.Event{
@@ -170,7 +170,7 @@ func (m *Master) opAgentRemoved(id string) {
 }
 
 func (m *Master) opFrameworkAdded(f *framework) {
-	m.publishTo(func(v *viewer) bool { return v.framework(f.info) }, func() *masterpb.Event {
+	m.publishTo(func(v *viewer) bool { return v.Framework(f.info) }, func() *masterpb.Event {
 		return &masterpb.Event{
 			Type:           masterpb.Event_FRAMEWORK_ADDED.Enum(),
 			FrameworkAdded: &masterpb.Event_FrameworkAdded{Framework: m.frameworkProto(f)},
@@ -181,7 +181,7 @@ func (m *Master) opFrameworkAdded(f *framework) {
 // opFrameworkUpdated announces a resubscription, an UPDATE_FRAMEWORK or a
 // disconnection.
 func (m *Master) opFrameworkUpdated(f *framework) {
-	m.publishTo(func(v *viewer) bool { return v.framework(f.info) }, func() *masterpb.Event {
+	m.publishTo(func(v *viewer) bool { return v.Framework(f.info) }, func() *masterpb.Event {
 		return &masterpb.Event{
 			Type:             masterpb.Event_FRAMEWORK_UPDATED.Enum(),
 			FrameworkUpdated: &masterpb.Event_FrameworkUpdated{Framework: m.frameworkProto(f)},
@@ -190,7 +190,7 @@ func (m *Master) opFrameworkUpdated(f *framework) {
 }
 
 func (m *Master) opFrameworkRemoved(f *framework) {
-	m.publishTo(func(v *viewer) bool { return v.framework(f.info) }, func() *masterpb.Event {
+	m.publishTo(func(v *viewer) bool { return v.Framework(f.info) }, func() *masterpb.Event {
 		return &masterpb.Event{
 			Type:             masterpb.Event_FRAMEWORK_REMOVED.Enum(),
 			FrameworkRemoved: &masterpb.Event_FrameworkRemoved{FrameworkInfo: f.info},

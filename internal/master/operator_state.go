@@ -96,12 +96,12 @@ func (m *Master) sortedFrameworks() []*framework {
 func (m *Master) getTasks(v *viewer) *masterpb.Response_GetTasks {
 	out := &masterpb.Response_GetTasks{}
 	add := func(f *framework) {
-		if !v.framework(f.info) {
+		if !v.Framework(f.info) {
 			return
 		}
 		user := f.info.GetUser()
 		for _, t := range sortedTasks(f.tasks) {
-			if !v.task(f.info, t) {
+			if !v.Task(t.info, f.info) {
 				continue
 			}
 			if t.state == mesos.TaskState_TASK_UNREACHABLE {
@@ -111,7 +111,7 @@ func (m *Master) getTasks(v *viewer) *masterpb.Response_GetTasks {
 			}
 		}
 		for _, t := range f.completedTasks {
-			if v.task(f.info, t) {
+			if v.Task(t.info, f.info) {
 				out.CompletedTasks = append(out.CompletedTasks, taskProto(t, user))
 			}
 		}
@@ -132,12 +132,12 @@ func (m *Master) getExecutors(v *viewer) *masterpb.Response_GetExecutors {
 		for _, fid := range slices.Sorted(maps.Keys(a.executors)) {
 			if v != nil {
 				f := m.frameworks[fid]
-				if f == nil || !v.framework(f.info) {
+				if f == nil || !v.Framework(f.info) {
 					continue
 				}
 			}
 			for _, eid := range slices.Sorted(maps.Keys(a.executors[fid])) {
-				if v != nil && !v.executor(m.frameworks[fid].info, a.executors[fid][eid].info) {
+				if v != nil && !v.Executor(a.executors[fid][eid].info, m.frameworks[fid].info) {
 					continue
 				}
 				out.Executors = append(out.Executors, &masterpb.Response_GetExecutors_Executor{
@@ -189,12 +189,12 @@ func (m *Master) frameworkProto(f *framework) *masterpb.Response_GetFrameworks_F
 func (m *Master) getFrameworks(v *viewer) *masterpb.Response_GetFrameworks {
 	out := &masterpb.Response_GetFrameworks{}
 	for _, f := range m.sortedFrameworks() {
-		if v.framework(f.info) {
+		if v.Framework(f.info) {
 			out.Frameworks = append(out.Frameworks, m.frameworkProto(f))
 		}
 	}
 	for _, f := range m.completedFrameworks {
-		if v.framework(f.info) {
+		if v.Framework(f.info) {
 			out.CompletedFrameworks = append(out.CompletedFrameworks, m.frameworkProto(f))
 		}
 	}
@@ -285,7 +285,7 @@ func (m *Master) getRoles(v *viewer) *masterpb.Response_GetRoles {
 	}
 	out := &masterpb.Response_GetRoles{}
 	for _, name := range slices.Sorted(maps.Keys(names)) {
-		if !v.role(name) {
+		if !v.Role(name) {
 			continue
 		}
 		role := &mesos.Role{Name: proto.String(name), Weight: proto.Float64(1)}

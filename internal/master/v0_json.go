@@ -158,7 +158,7 @@ func (m *Master) frameworkJSON(f *framework, v *viewer) jsonObject {
 		if !t.resourcesFreed {
 			used = used.Add(t.resources)
 		}
-		if !v.task(f.info, t) {
+		if !v.Task(t.info, f.info) {
 			continue
 		}
 		if t.state == mesos.TaskState_TASK_UNREACHABLE {
@@ -169,7 +169,7 @@ func (m *Master) frameworkJSON(f *framework, v *viewer) jsonObject {
 	}
 	completed := make([]jsonObject, 0, len(f.completedTasks))
 	for _, t := range f.completedTasks {
-		if v.task(f.info, t) {
+		if v.Task(t.info, f.info) {
 			completed = append(completed, m.taskJSON(t))
 		}
 	}
@@ -189,7 +189,7 @@ func (m *Master) frameworkJSON(f *framework, v *viewer) jsonObject {
 					used = used.Add(ex.resources)
 				}
 			}
-			if v.executor(f.info, e) {
+			if v.Executor(e, f.info) {
 				executors = append(executors, m.executorJSON(agentID, e))
 			}
 		}
@@ -340,13 +340,13 @@ func (m *Master) stateJSON(v *viewer) jsonObject {
 	}
 	frameworks := []jsonObject{}
 	for _, f := range m.frameworks {
-		if v.framework(f.info) {
+		if v.Framework(f.info) {
 			frameworks = append(frameworks, m.frameworkJSON(f, v))
 		}
 	}
 	completed := []jsonObject{}
 	for _, f := range m.completedFrameworks {
-		if v.framework(f.info) {
+		if v.Framework(f.info) {
 			completed = append(completed, m.frameworkJSON(f, v))
 		}
 	}
@@ -374,7 +374,7 @@ func (m *Master) stateJSON(v *viewer) jsonObject {
 		"orphan_tasks":            []jsonObject{},
 		"unregistered_frameworks": []string{},
 	}
-	if !v.flags() {
+	if !v.Flags() {
 		delete(st, "flags") // view_flags (Mesos also drops cluster, log_dir, external_log_file)
 	}
 	return st
