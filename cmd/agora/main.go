@@ -221,7 +221,8 @@ func masterACLFlags(fs *flag.FlagSet, c *master.Config) {
 	fs.StringVar(&c.Authorizers, "authorizers", "local", "authorizer: local (the ACLs of --acls)")
 }
 
-func agentAuthFlags(fs *flag.FlagSet, a *agent.AuthConfig) {
+func agentAuthFlags(fs *flag.FlagSet, c *agent.Config) {
+	a := &c.Auth
 	fs.BoolVar(&a.AuthenticateHTTPReadonly, "authenticate_http_readonly", false,
 		"authenticate /state, /flags, /metrics/snapshot and /files/* (realm mesos-agent-readonly); needs --http_credentials")
 	fs.BoolVar(&a.AuthenticateHTTPReadwrite, "authenticate_http_readwrite", false,
@@ -230,6 +231,8 @@ func agentAuthFlags(fs *flag.FlagSet, a *agent.AuthConfig) {
 		"executors must present their token on /api/v1/executor (realm mesos-agent-executor); needs --jwt_secret_key")
 	fs.StringVar(&a.HTTPAuthenticators, "http_authenticators", "", "authenticators of the agent's realms: basic, jwt (default basic; basic,jwt with --authenticate_http_executors)")
 	fs.StringVar(&a.HTTPCredentials, "http_credentials", "", `path (or file:///path) of the JSON credentials for Basic: {"credentials":[{"principal":"ops","secret":"..."}]}`)
+	fs.StringVar(&c.ACLs, "acls", "", `Mesos's ACL JSON, inline or a path (or file:///path): view_*, access_sandboxes, get_endpoints and the nested-container actions are checked here; see docs/security.md`)
+	fs.StringVar(&c.Authorizer, "authorizer", "local", "authorizer: local (the ACLs of --acls)")
 	fs.StringVar(&a.JWTSecretKey, "jwt_secret_key", "", "path of the key that signs executor tokens (MESOS_EXECUTOR_AUTHENTICATION_TOKEN); alias --executor_secret_key")
 }
 
@@ -267,7 +270,7 @@ func runAgent(ctx context.Context, args []string) int {
 	fs.StringVar(&cfg.WorkDir, "work_dir", cfg.WorkDir, "directory for sandboxes")
 	fs.StringVar(&cfg.Credential, "credential", "", `path (or file:///path) of the agent's credential for the master: {"principal":"agent","secret":"..."}`)
 	agentFlags(fs, &cfg)
-	agentAuthFlags(fs, &cfg.Auth)
+	agentAuthFlags(fs, &cfg)
 	logLevel := fs.String("log_level", "info", "debug, info, warn or error")
 	if !parse(fs, args) {
 		return 2

@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/agora-dev/agora/internal/auth"
+	"github.com/agora-dev/agora/internal/authz"
 	"github.com/agora-dev/agora/internal/httpapi"
 	"log/slog"
 	"net"
@@ -56,6 +57,10 @@ type Config struct {
 	Credential string
 	// Auth is the agent's HTTP authentication (realms, executor tokens).
 	Auth AuthConfig
+	// ACLs is Mesos's ACL JSON (--acls), Authorizer --authorizer (only
+	// "local"); "" authorizes everything.
+	ACLs       string
+	Authorizer string
 	// Master lists the masters of the group: "host:port" for one,
 	// "A,B,C" for several (the agent asks any of them and follows the
 	// leader), or "file:///path" naming a file that holds such a list; the
@@ -281,6 +286,8 @@ type Agent struct {
 	cfg       Config
 	log       *slog.Logger
 	authn     *authn
+	authz     *authz.Authorizer // nil: no --acls, everything allowed
+	owners    sandboxOwners     // the users of the sandboxes under /files
 	ln        net.Listener
 	addr      string // ip:port bound
 	endpoint  string // ip:port advertised to executors and the master
@@ -350,6 +357,10 @@ func New(cfg Config, logger *slog.Logger) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	az, err := newAgentAuthorizer(cfg.ACLs, cfg.Authorizer, logger)
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.IP, strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return nil, fmt.Errorf("agent: listen on %s:%d: %w", cfg.IP, cfg.Port, err)
@@ -360,6 +371,7 @@ func New(cfg Config, logger *slog.Logger) (*Agent, error) {
 		cfg:        cfg,
 		log:        logger,
 		authn:      an,
+		authz:      az,
 		ln:         ln,
 		addr:       tcp.String(),
 		port:       tcp.Port,

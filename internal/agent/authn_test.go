@@ -157,3 +157,99 @@ func TestAgentAuthenticationStartErrors(t *testing.T) {
 	}
 	_ = a.ln.Close()
 }
+
+// TestAgentACLs checks the agent's authorization: /state and GET_STATE
+// filtered with 200, /flags 403, sandboxes readable only with
+// access_sandboxes, ATTACH_CONTAINER_OUTPUT only with its action or the
+// executor's own token.
+func TestAgentACLs(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, keyFile := writeAuthFiles(t, dir)
+	creds := filepath.Join(dir, "two.json")
+	if err := os.WriteFile(creds, []byte(`{"credentials":[{"principal":"ops","secret":"o"},{"principal":"dev","secret":"d"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ops := map[string]string{"Authorization": auth.BasicHeader("ops", "o")}
+	dev := map[string]string{"Authorization": auth.BasicHeader("dev", "d")}
+	m := newFakeMaster(t)
+	a := startAgent(t, m, func(c *Config) {
+		c.Auth = AuthConfig{AuthenticateHTTPReadonly: true, AuthenticateHTTPReadwrite: true,
+			AuthenticateHTTPExecutors: true, HTTPCredentials: creds, JWTSecretKey: keyFile}
+		c.ACLs = `{"permissive": false,
+		  "view_frameworks": [{"principals": {"values": ["ops"]}, "users": {"type": "ANY"}}],
+		  "view_executors": [{"principals": {"values": ["ops"]}, "users": {"type": "ANY"}}],
+		  "view_tasks": [{"principals": {"values": ["ops"]}, "users": {"type": "ANY"}}],
+		  "access_sandboxes": [{"principals": {"values": ["ops"]}, "users": {"type": "ANY"}}],
+		  "attach_containers_output": [{"principals": {"values": ["ops"]}, "users": {"type": "ANY"}}]}`
+	})
+	m.send(runTaskEvent("fw1", customTask("x1", "raw", "sleep 60", nil)))
+	var cid, sandbox string
+	waitFor(t, 10*time.Second, "executor in /state", func() bool {
+		_, body := doRequest(t, "GET", a.url("/state"), "", nil, ops)
+		var s struct {
+			Frameworks []struct {
+				Executors []struct{ Container, Directory string } `json:"executors"`
+			} `json:"frameworks"`
+		}
+		if json.Unmarshal(body, &s) != nil || len(s.Frameworks) == 0 || len(s.Frameworks[0].Executors) == 0 {
+			return false
+		}
+		cid, sandbox = s.Frameworks[0].Executors[0].Container, s.Frameworks[0].Executors[0].Directory
+		return true
+	})
+	waitFor(t, 10*time.Second, "the sandbox in /files", func() bool {
+		resp, _ := doRequest(t, "GET", a.url("/files/browse?path="+sandbox), "", nil, ops)
+		return resp.StatusCode == 200
+	})
+	var st struct {
+		Frameworks []any `json:"frameworks"`
+		Flags      any   `json:"flags"`
+	}
+	resp, body := doRequest(t, "GET", a.url("/state"), "", nil, dev)
+	if err := json.Unmarshal(body, &st); err != nil || resp.StatusCode != 200 || len(st.Frameworks) != 0 || st.Flags != nil {
+		t.Errorf("/state as dev: %d, %d frameworks, flags %v (%v)", resp.StatusCode, len(st.Frameworks), st.Flags != nil, err)
+	}
+	resp, body = doRequest(t, "POST", a.url("/api/v1"), "application/json", []byte(`{"type":"GET_FRAMEWORKS"}`), dev)
+	if resp.StatusCode != 200 || strings.Contains(string(body), "fw1") {
+		t.Errorf("GET_FRAMEWORKS as dev: %d %s", resp.StatusCode, body)
+	}
+	for _, tc := range []struct {
+		method, path, ct string
+		body             []byte
+		hdr              map[string]string
+		code             int
+	}{
+		{"GET", "/flags", "", nil, ops, 403},
+		{"POST", "/api/v1", "application/json", []byte(`{"type":"GET_FLAGS"}`), ops, 403},
+		{"GET", "/files/browse?path=" + sandbox, "", nil, dev, 403},
+		{"GET", "/files/read?offset=0&path=" + sandbox + "/stdout", "", nil, dev, 403},
+		{"GET", "/files/browse?path=" + sandbox, "", nil, ops, 200},
+		{"GET", "/files/browse?path=/frameworks/fw1/executors/raw/runs/latest/../latest", "", nil, dev, 403},
+	} {
+		resp, body := doRequest(t, tc.method, a.url(tc.path), tc.ct, tc.body, tc.hdr)
+		if resp.StatusCode != tc.code {
+			t.Errorf("%s %s: %d %s, want %d", tc.method, tc.path, resp.StatusCode, body, tc.code)
+		}
+	}
+	key, _ := os.ReadFile(keyFile)
+	attach := []byte(`{"type":"ATTACH_CONTAINER_OUTPUT","attach_container_output":{"container_id":{"value":"` + cid + `"}}}`)
+	own := map[string]string{"Accept": "application/recordio", "Message-Accept": "application/json",
+		"Authorization": "Bearer " + auth.SignExecutorToken(key, auth.ExecutorClaims{FrameworkID: "fw1", ExecutorID: "raw", ContainerID: cid})}
+	other := map[string]string{"Accept": "application/recordio", "Message-Accept": "application/json",
+		"Authorization": "Bearer " + auth.SignExecutorToken(key, auth.ExecutorClaims{FrameworkID: "fw1", ExecutorID: "raw", ContainerID: "another"})}
+	if resp, body := doRequest(t, "POST", a.url("/api/v1"), "application/json", attach, map[string]string{"Authorization": dev["Authorization"], "Accept": "application/recordio"}); resp.StatusCode != 403 {
+		t.Errorf("ATTACH_CONTAINER_OUTPUT as dev: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := doRequest(t, "POST", a.url("/api/v1"), "application/json", attach, other); resp.StatusCode != 403 {
+		t.Errorf("ATTACH_CONTAINER_OUTPUT with another container's token: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := doRequest(t, "POST", a.url("/api/v1"), "application/json", []byte(`{"type":"GET_STATE"}`), own); resp.StatusCode != 403 {
+		t.Errorf("GET_STATE with an executor's token: %d %s", resp.StatusCode, body)
+	}
+	// The executor's own token passes the ACLs (the custom executor has no
+	// output switchboard, so the handler's own answer follows).
+	if resp, body := doRequest(t, "POST", a.url("/api/v1"), "application/json", attach, own); resp.StatusCode == 403 || resp.StatusCode == 401 {
+		t.Errorf("ATTACH_CONTAINER_OUTPUT with the executor's token: %d %s", resp.StatusCode, body)
+	}
+}

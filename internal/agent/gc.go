@@ -252,6 +252,7 @@ func (s *state) gcRemoved(paths []string, errs []error) {
 		}
 		s.gcs.succeeded++
 		s.a.files.Detach(p)
+		s.a.owners.remove(p)
 		s.a.log.Info("removed a sandbox path", "path", p)
 	}
 	s.gcs.busy = false

@@ -12,6 +12,7 @@ import (
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
 	agentapi "github.com/agora-dev/agora/api/mesos/v1/agent"
 	"github.com/agora-dev/agora/api/recordio"
+	"github.com/agora-dev/agora/internal/authz"
 	"github.com/agora-dev/agora/internal/httpapi"
 	"google.golang.org/protobuf/proto"
 )
@@ -46,6 +47,9 @@ func (a *Agent) handleOperatorAPI(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Failed to validate agent::Call: "+msg, http.StatusBadRequest)
 		return
 	}
+	if !a.authorizeCall(w, r, call) {
+		return
+	}
 	switch call.GetType() {
 	case agentapi.Call_LAUNCH_NESTED_CONTAINER_SESSION:
 		a.handleLaunchSession(w, r, call)
@@ -68,7 +72,15 @@ func (a *Agent) handleOperatorAPI(w http.ResponseWriter, r *http.Request) {
 		a.handleWaitNested(w, r, out, call)
 		return
 	}
-	build := operatorQuery(call.GetType())
+	v := a.viewerOf(r)
+	if call.GetType() == agentapi.Call_GET_FLAGS && !v.Flags() {
+		httpapi.TextError(w, http.StatusForbidden, "403 Forbidden.")
+		return
+	}
+	if call.GetType() == agentapi.Call_GET_METRICS && a.endpointDenied(w, r, "/metrics/snapshot") {
+		return
+	}
+	build := operatorQuery(call.GetType(), v)
 	if build == nil {
 		http.Error(w, fmt.Sprintf("Agent operator call %s is not implemented by Agora", call.GetType()),
 			http.StatusNotImplemented)
@@ -150,12 +162,15 @@ func (a *Agent) handleStreamingRequest(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("Streaming request is only allowed for ATTACH_CONTAINER_INPUT, not %s", call.GetType()))
 		return
 	}
+	if !a.authorizeCall(w, r, call) {
+		return
+	}
 	a.handleAttachInput(w, r, c, rd, call)
 }
 
 // operatorQuery returns, for a call Agora answers, the function that builds
 // its Response on the loop; nil for calls it does not implement.
-func operatorQuery(t agentapi.Call_Type) func(*state) *agentapi.Response {
+func operatorQuery(t agentapi.Call_Type, v *authz.Viewer) func(*state) *agentapi.Response {
 	resp := func(rt agentapi.Response_Type, fill func(*state, *agentapi.Response)) func(*state) *agentapi.Response {
 		return func(s *state) *agentapi.Response {
 			r := &agentapi.Response{Type: rt.Enum()}
@@ -184,19 +199,19 @@ func operatorQuery(t agentapi.Call_Type) func(*state) *agentapi.Response {
 	case agentapi.Call_GET_STATE:
 		return resp(agentapi.Response_GET_STATE, func(s *state, r *agentapi.Response) {
 			r.GetState = &agentapi.Response_GetState{
-				GetTasks:      s.opTasks(),
-				GetExecutors:  s.opExecutors(),
-				GetFrameworks: s.opFrameworks(),
+				GetTasks:      s.opTasks(v),
+				GetExecutors:  s.opExecutors(v),
+				GetFrameworks: s.opFrameworks(v),
 			}
 		})
 	case agentapi.Call_GET_CONTAINERS:
-		return resp(agentapi.Response_GET_CONTAINERS, func(s *state, r *agentapi.Response) { r.GetContainers = s.opContainers() })
+		return resp(agentapi.Response_GET_CONTAINERS, func(s *state, r *agentapi.Response) { r.GetContainers = s.opContainers(v) })
 	case agentapi.Call_GET_FRAMEWORKS:
-		return resp(agentapi.Response_GET_FRAMEWORKS, func(s *state, r *agentapi.Response) { r.GetFrameworks = s.opFrameworks() })
+		return resp(agentapi.Response_GET_FRAMEWORKS, func(s *state, r *agentapi.Response) { r.GetFrameworks = s.opFrameworks(v) })
 	case agentapi.Call_GET_EXECUTORS:
-		return resp(agentapi.Response_GET_EXECUTORS, func(s *state, r *agentapi.Response) { r.GetExecutors = s.opExecutors() })
+		return resp(agentapi.Response_GET_EXECUTORS, func(s *state, r *agentapi.Response) { r.GetExecutors = s.opExecutors(v) })
 	case agentapi.Call_GET_TASKS:
-		return resp(agentapi.Response_GET_TASKS, func(s *state, r *agentapi.Response) { r.GetTasks = s.opTasks() })
+		return resp(agentapi.Response_GET_TASKS, func(s *state, r *agentapi.Response) { r.GetTasks = s.opTasks(v) })
 	case agentapi.Call_GET_AGENT:
 		return resp(agentapi.Response_GET_AGENT, func(s *state, r *agentapi.Response) {
 			r.GetAgent = &agentapi.Response_GetAgent{AgentInfo: s.agentInfo()}
@@ -233,29 +248,38 @@ func (s *state) allFrameworks() []*framework {
 	return append(out, s.completedFrameworks...)
 }
 
-func (s *state) opFrameworks() *agentapi.Response_GetFrameworks {
+func (s *state) opFrameworks(v *authz.Viewer) *agentapi.Response_GetFrameworks {
 	out := &agentapi.Response_GetFrameworks{}
 	for _, id := range slices.Sorted(maps.Keys(s.frameworks)) {
-		out.Frameworks = append(out.Frameworks,
-			&agentapi.Response_GetFrameworks_Framework{FrameworkInfo: s.frameworks[id].info})
+		if v.Framework(s.frameworks[id].info) {
+			out.Frameworks = append(out.Frameworks,
+				&agentapi.Response_GetFrameworks_Framework{FrameworkInfo: s.frameworks[id].info})
+		}
 	}
 	for _, f := range s.completedFrameworks {
-		out.CompletedFrameworks = append(out.CompletedFrameworks,
-			&agentapi.Response_GetFrameworks_Framework{FrameworkInfo: f.info})
+		if v.Framework(f.info) {
+			out.CompletedFrameworks = append(out.CompletedFrameworks,
+				&agentapi.Response_GetFrameworks_Framework{FrameworkInfo: f.info})
+		}
 	}
 	return out
 }
 
-func (s *state) opExecutors() *agentapi.Response_GetExecutors {
+func (s *state) opExecutors(v *authz.Viewer) *agentapi.Response_GetExecutors {
 	out := &agentapi.Response_GetExecutors{}
 	for _, f := range s.allFrameworks() {
+		if !v.Framework(f.info) {
+			continue
+		}
 		for _, id := range slices.Sorted(maps.Keys(f.executors)) {
-			out.Executors = append(out.Executors,
-				&agentapi.Response_GetExecutors_Executor{ExecutorInfo: f.executors[id].info})
+			if e := f.executors[id]; v.Executor(e.info, f.info) {
+				out.Executors = append(out.Executors, &agentapi.Response_GetExecutors_Executor{ExecutorInfo: e.info})
+			}
 		}
 		for _, e := range f.completedExecutors {
-			out.CompletedExecutors = append(out.CompletedExecutors,
-				&agentapi.Response_GetExecutors_Executor{ExecutorInfo: e.info})
+			if v.Executor(e.info, f.info) {
+				out.CompletedExecutors = append(out.CompletedExecutors, &agentapi.Response_GetExecutors_Executor{ExecutorInfo: e.info})
+			}
 		}
 	}
 	return out
@@ -265,10 +289,13 @@ func (s *state) opExecutors() *agentapi.Response_GetExecutors {
 // to the executor), launched, terminated (terminal, last update not yet
 // acknowledged by the master) and completed. Agora has no pending tasks
 // (Mesos's tasks waiting for authorization or resource checks).
-func (s *state) opTasks() *agentapi.Response_GetTasks {
+func (s *state) opTasks(v *authz.Viewer) *agentapi.Response_GetTasks {
 	out := &agentapi.Response_GetTasks{}
 	add := func(e *executor) {
 		for _, t := range e.tasks {
+			if !v.Task(t.info, e.fw.info) {
+				continue
+			}
 			switch {
 			case mesos.IsTerminal(t.state):
 				out.TerminatedTasks = append(out.TerminatedTasks, s.opTask(t))
@@ -279,10 +306,15 @@ func (s *state) opTasks() *agentapi.Response_GetTasks {
 			}
 		}
 		for _, t := range e.completed {
-			out.CompletedTasks = append(out.CompletedTasks, s.opTask(t))
+			if v.Task(t.info, e.fw.info) {
+				out.CompletedTasks = append(out.CompletedTasks, s.opTask(t))
+			}
 		}
 	}
 	for _, f := range s.allFrameworks() {
+		if !v.Framework(f.info) {
+			continue
+		}
 		for _, id := range slices.Sorted(maps.Keys(f.executors)) {
 			add(f.executors[id])
 		}
@@ -307,13 +339,13 @@ func (s *state) opTask(t *task) *mesos.Task {
 
 // opContainers lists the container of every executor that is not
 // terminated, with the pid of its executor once started.
-func (s *state) opContainers() *agentapi.Response_GetContainers {
+func (s *state) opContainers(v *authz.Viewer) *agentapi.Response_GetContainers {
 	out := &agentapi.Response_GetContainers{}
 	for _, id := range slices.Sorted(maps.Keys(s.frameworks)) {
 		f := s.frameworks[id]
 		for _, eid := range slices.Sorted(maps.Keys(f.executors)) {
 			e := f.executors[eid]
-			if e.state == execTerminated {
+			if e.state == execTerminated || !v.Container(e.info, f.info) {
 				continue
 			}
 			cid := &mesos.ContainerID{Value: proto.String(e.containerID)}

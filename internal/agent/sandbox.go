@@ -235,6 +235,7 @@ func (a *Agent) attachSandbox(spec launchSpec) {
 	virtual := fmt.Sprintf("/frameworks/%s/executors/%s/runs/latest", spec.frameworkID, spec.executorID)
 	for _, p := range []string{spec.dir, filepath.Join(filepath.Dir(spec.dir), "latest"), virtual} {
 		a.files.Attach(p, spec.dir)
+		a.owners.set(p, spec.user)
 	}
 }
 

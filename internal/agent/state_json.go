@@ -14,6 +14,7 @@ import (
 
 	"github.com/agora-dev/agora/api/codec"
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
+	"github.com/agora-dev/agora/internal/authz"
 	"github.com/agora-dev/agora/internal/metrics"
 	"google.golang.org/protobuf/proto"
 )
@@ -39,7 +40,7 @@ func (a *Agent) routes() http.Handler {
 	mux.HandleFunc("GET /version", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, r, map[string]any{"version": Version, "build_date": "", "build_time": 0, "build_user": ""})
 	})
-	mux.Handle("/files/", a.files)
+	mux.Handle("/files/", a.guardFiles(a.files))
 	return mux
 }
 
@@ -60,7 +61,8 @@ func writeJSON(w http.ResponseWriter, r *http.Request, v any) {
 
 func (a *Agent) handleState(w http.ResponseWriter, r *http.Request) {
 	var v map[string]any
-	if !a.do(r.Context(), func() { v = a.st.stateJSON() }) {
+	viewer := a.viewerOf(r)
+	if !a.do(r.Context(), func() { v = a.st.stateJSON(viewer) }) {
 		http.Error(w, "Agent is shutting down", http.StatusServiceUnavailable)
 		return
 	}
@@ -68,6 +70,9 @@ func (a *Agent) handleState(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Agent) handleMetrics(w http.ResponseWriter, r *http.Request) {
+	if a.endpointDenied(w, r, "/metrics/snapshot") {
+		return
+	}
 	var v map[string]float64
 	if !a.do(r.Context(), func() { v = a.st.metrics() }) {
 		http.Error(w, "Agent is shutting down", http.StatusServiceUnavailable)
@@ -77,6 +82,10 @@ func (a *Agent) handleMetrics(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Agent) handleFlags(w http.ResponseWriter, r *http.Request) {
+	if !a.viewerOf(r).Flags() {
+		httpapi.TextError(w, http.StatusForbidden, "403 Forbidden.")
+		return
+	}
 	writeJSON(w, r, map[string]any{"flags": a.flags()})
 }
 
@@ -103,23 +112,28 @@ func (a *Agent) flags() map[string]string {
 func unixSecs(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
 // stateJSON builds /state.
-func (s *state) stateJSON() map[string]any {
+// stateJSON is /state as v may see it (nil: everything).
+func (s *state) stateJSON(v *authz.Viewer) map[string]any {
 	a := s.a
 	total := resourceMap(a.resources)
 	used := resourceMap(s.usedResources())
 	frameworks := []any{}
 	for _, id := range slices.Sorted(maps.Keys(s.frameworks)) {
-		frameworks = append(frameworks, s.frameworkJSON(s.frameworks[id]))
+		if f := s.frameworks[id]; v.Framework(f.info) {
+			frameworks = append(frameworks, s.frameworkJSON(f, v))
+		}
 	}
 	completed := []any{}
 	for _, f := range s.completedFrameworks {
-		completed = append(completed, s.frameworkJSON(f))
+		if v.Framework(f.info) {
+			completed = append(completed, s.frameworkJSON(f, v))
+		}
 	}
 	attrs := map[string]any{}
 	for _, at := range a.attributes {
 		attrs[at.GetName()] = attributeValue(at)
 	}
-	v := map[string]any{
+	st := map[string]any{
 		"version":                        Version,
 		"build_date":                     "",
 		"build_time":                     0.0,
@@ -143,20 +157,27 @@ func (s *state) stateJSON() map[string]any {
 		"completed_frameworks":           completed,
 	}
 	if s.masterHost != "" {
-		v["master_hostname"] = s.masterHost
+		st["master_hostname"] = s.masterHost
 	}
-	return v
+	if !v.Flags() {
+		delete(st, "flags")
+	}
+	return st
 }
 
-func (s *state) frameworkJSON(f *framework) map[string]any {
+func (s *state) frameworkJSON(f *framework, vw *authz.Viewer) map[string]any {
 	fi := f.info
 	execs := []any{}
 	for _, id := range slices.Sorted(maps.Keys(f.executors)) {
-		execs = append(execs, s.executorJSON(f.executors[id]))
+		if e := f.executors[id]; vw.Executor(e.info, fi) {
+			execs = append(execs, s.executorJSON(e, vw))
+		}
 	}
 	done := []any{}
 	for _, e := range f.completedExecutors {
-		done = append(done, s.executorJSON(e))
+		if vw.Executor(e.info, fi) {
+			done = append(done, s.executorJSON(e, vw))
+		}
 	}
 	v := map[string]any{
 		"id":                  f.id,
@@ -179,9 +200,12 @@ func (s *state) frameworkJSON(f *framework) map[string]any {
 	return v
 }
 
-func (s *state) executorJSON(e *executor) map[string]any {
+func (s *state) executorJSON(e *executor, vw *authz.Viewer) map[string]any {
 	tasks, queued, completed := []any{}, []any{}, []any{}
 	for _, t := range e.tasks {
+		if !vw.Task(t.info, e.fw.info) {
+			continue
+		}
 		if t.queued {
 			queued = append(queued, s.taskJSON(t))
 		} else {
@@ -189,7 +213,9 @@ func (s *state) executorJSON(e *executor) map[string]any {
 		}
 	}
 	for _, t := range e.completed {
-		completed = append(completed, s.taskJSON(t))
+		if vw.Task(t.info, e.fw.info) {
+			completed = append(completed, s.taskJSON(t))
+		}
 	}
 	v := map[string]any{
 		"id":              e.id,

@@ -42,6 +42,11 @@ func (v *Viewer) Executor(ei *mesos.ExecutorInfo, fw *mesos.FrameworkInfo) bool 
 	return v.may(ViewExecutors, Object(ExecutorUser(ei, fw)))
 }
 
+// Container is view_containers, on the executor's user.
+func (v *Viewer) Container(ei *mesos.ExecutorInfo, fw *mesos.FrameworkInfo) bool {
+	return v.may(ViewContainers, Object(ExecutorUser(ei, fw)))
+}
+
 // Role is view_roles.
 func (v *Viewer) Role(role string) bool { return v.may(ViewRoles, Object(role)) }
 
