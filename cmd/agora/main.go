@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/agora-dev/agora/internal/tlsconf"
 	"io"
 	"log/slog"
 	"os"
@@ -134,6 +135,24 @@ func parse(fs *flag.FlagSet, args []string) bool {
 	return true
 }
 
+// tlsConfig is the TLS of a daemon: LIBPROCESS_SSL_* with the --tls_*
+// flags over them. Warnings go to stderr; false means the settings are
+// wrong (said on stderr).
+func tlsConfig(tf *tlsconf.Flags, name string) (tlsconf.Config, bool) {
+	c, warnings, err := tf.Config(os.Environ())
+	for _, w := range warnings {
+		fmt.Fprintf(os.Stderr, "agora %s: warning: %s\n", name, w)
+	}
+	if err == nil {
+		err = c.Validate()
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "agora %s: %v\n", name, err)
+		return c, false
+	}
+	return c, true
+}
+
 func exitCode(err error) int {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return 0
@@ -168,10 +187,15 @@ func runMaster(ctx context.Context, args []string) int {
 	cfg := master.DefaultConfig()
 	fs := flag.NewFlagSet("master", flag.ContinueOnError)
 	masterFlags(fs, &cfg)
+	tf := tlsconf.RegisterFlags(fs)
 	fs.StringVar(&cfg.WorkDir, "work_dir", "", "directory for the master's files; the registry persists under <work_dir>/registry (default: none, the registry is kept in memory and lost on restart)")
 	masters := fs.String("masters", "", "host:port of every master of the group, this one included, the same list on each (comma-separated, or file:///path holding the list); default: a group of one")
 	logLevel := fs.String("log_level", "info", "debug, info, warn or error")
 	if !parse(fs, args) {
+		return 2
+	}
+	var ok bool
+	if cfg.TLS, ok = tlsConfig(tf, "master"); !ok {
 		return 2
 	}
 	if *masters != "" {
@@ -192,9 +216,9 @@ func runMaster(ctx context.Context, args []string) int {
 		return exitCode(err)
 	}
 	if len(cfg.Masters) > 1 {
-		fmt.Fprintf(os.Stderr, "agora master listening on http://%s, one of the group %s\n", m.Addr(), strings.Join(cfg.Masters, ","))
+		fmt.Fprintf(os.Stderr, "agora master listening on %s://%s, one of the group %s\n", cfg.TLS.Scheme(), m.Addr(), strings.Join(cfg.Masters, ","))
 	} else {
-		fmt.Fprintf(os.Stderr, "agora master listening on http://%s\n", m.Addr())
+		fmt.Fprintf(os.Stderr, "agora master listening on %s://%s\n", cfg.TLS.Scheme(), m.Addr())
 	}
 	return exitCode(m.Run(ctx))
 }
@@ -271,15 +295,20 @@ func runAgent(ctx context.Context, args []string) int {
 	fs.StringVar(&cfg.Credential, "credential", "", `path (or file:///path) of the agent's credential for the master: {"principal":"agent","secret":"..."}`)
 	agentFlags(fs, &cfg)
 	agentAuthFlags(fs, &cfg)
+	tf := tlsconf.RegisterFlags(fs)
 	logLevel := fs.String("log_level", "info", "debug, info, warn or error")
 	if !parse(fs, args) {
+		return 2
+	}
+	var ok bool
+	if cfg.TLS, ok = tlsConfig(tf, "agent"); !ok {
 		return 2
 	}
 	a, err := agent.New(cfg, newLogger(*logLevel, os.Stderr))
 	if err != nil {
 		return exitCode(err)
 	}
-	fmt.Fprintf(os.Stderr, "agora agent listening on http://%s, master %s\n", a.Addr(), cfg.Master)
+	fmt.Fprintf(os.Stderr, "agora agent listening on %s://%s, master %s\n", cfg.TLS.Scheme(), a.Addr(), cfg.Master)
 	return exitCode(a.Run(ctx))
 }
 

@@ -31,6 +31,7 @@ import (
 	"github.com/agora-dev/agora/internal/auth"
 	"github.com/agora-dev/agora/internal/authz"
 	"github.com/agora-dev/agora/internal/httpapi"
+	"github.com/agora-dev/agora/internal/tlsconf"
 	"log/slog"
 	"net"
 	"net/http"
@@ -57,6 +58,10 @@ type Config struct {
 	Credential string
 	// Auth is the agent's HTTP authentication (realms, executor tokens).
 	Auth AuthConfig
+	// TLS is the agent's listener's and clients' TLS (LIBPROCESS_SSL_*,
+	// --tls_*); executors get it as LIBPROCESS_SSL_* variables. The zero
+	// value is plaintext.
+	TLS tlsconf.Config
 	// ACLs is Mesos's ACL JSON (--acls), Authorizer --authorizer (only
 	// "local"); "" authorizes everything.
 	ACLs       string
@@ -361,6 +366,12 @@ func New(cfg Config, logger *slog.Logger) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := cfg.TLS.Server(); cfg.TLS.On() && err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	if _, err := cfg.TLS.Client(); cfg.TLS.On() && err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.IP, strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return nil, fmt.Errorf("agent: listen on %s:%d: %w", cfg.IP, cfg.Port, err)
@@ -446,9 +457,19 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.st.startRecovered(adopted)
 	a.st.gcRecover()
-	srv := &http.Server{Handler: auth.Middleware(a.realmOf, a.routes()), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: httpapi.IdleTimeout}
+	srv := &http.Server{Handler: auth.Middleware(a.realmOf, a.routes()), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: httpapi.IdleTimeout,
+		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelDebug)}
+	srvLn, err := a.cfg.TLS.Listen(a.ln)
+	if err != nil {
+		_ = a.ln.Close()
+		close(a.done)
+		return err
+	}
+	for _, w := range a.cfg.TLS.Warnings() {
+		a.log.Warn("SECURITY: " + w)
+	}
 	srvErr := make(chan error, 1)
-	go func() { srvErr <- srv.Serve(a.ln) }()
+	go func() { srvErr <- srv.Serve(srvLn) }()
 
 	loopCtx, stopLoop := context.WithCancel(context.Background())
 	a.loopWG.Add(1)

@@ -110,17 +110,17 @@ func newMasterConn(a *Agent) *masterConn {
 		fatal: make(chan error, 1),
 		client: &http.Client{
 			Timeout: 30 * time.Second,
-			Transport: &http.Transport{MaxIdleConnsPerHost: senderLanes, IdleConnTimeout: 90 * time.Second,
-				DialContext: dialer.DialContext},
+			Transport: a.cfg.TLS.MustTransport(&http.Transport{MaxIdleConnsPerHost: senderLanes, IdleConnTimeout: 90 * time.Second,
+				DialContext: dialer.DialContext}),
 			CheckRedirect: noRedirect,
 		},
 		stream: &http.Client{
-			Transport:     &http.Transport{DialContext: dialer.DialContext},
+			Transport:     a.cfg.TLS.MustTransport(&http.Transport{DialContext: dialer.DialContext}),
 			CheckRedirect: noRedirect,
 		},
 		probe: &http.Client{
 			Timeout:       probeTimeout,
-			Transport:     &http.Transport{IdleConnTimeout: 30 * time.Second},
+			Transport:     a.cfg.TLS.MustTransport(&http.Transport{IdleConnTimeout: 30 * time.Second}),
 			CheckRedirect: noRedirect,
 		},
 	}
@@ -304,7 +304,7 @@ func (c *masterConn) subscribeOnce(ctx context.Context, target string) (res atte
 		wd.Reset(timeout)
 	}
 
-	req, err := http.NewRequestWithContext(sctx, http.MethodPost, "http://"+target+masterPath, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(sctx, http.MethodPost, c.a.cfg.TLS.Scheme()+"://"+target+masterPath, bytes.NewReader(body))
 	if err != nil {
 		return res, err
 	}
@@ -432,7 +432,7 @@ type leaderInfo struct {
 
 func (c *masterConn) askLeader(ctx context.Context, addr string) (leaderInfo, error) {
 	var info leaderInfo
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+leaderPath, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.a.cfg.TLS.Scheme()+"://"+addr+leaderPath, nil)
 	if err != nil {
 		return info, err
 	}
@@ -605,7 +605,7 @@ func (c *masterConn) post(ctx context.Context, oc outCall) {
 		c.a.log.Error("encode call to master", "type", oc.call.GetType().String(), "err", err)
 		return
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+master+masterPath, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.a.cfg.TLS.Scheme()+"://"+master+masterPath, bytes.NewReader(body))
 	if err != nil {
 		return
 	}

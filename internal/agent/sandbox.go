@@ -8,7 +8,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
@@ -105,6 +107,10 @@ func (s *state) executorEnv(e *executor) []string {
 		grace = durationOf(g)
 	}
 	env := os.Environ()
+	if a.cfg.TLS.On() {
+		// The agent's final TLS settings replace what it inherited.
+		env = slices.DeleteFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "LIBPROCESS_SSL_") })
+	}
 	checkpoint := e.fw.info.GetCheckpoint()
 	add := func(k, v string) { env = append(env, k+"="+v) }
 	add("MESOS_FRAMEWORK_ID", e.fw.id)
@@ -125,6 +131,9 @@ func (s *state) executorEnv(e *executor) []string {
 		add("MESOS_RECOVERY_TIMEOUT", "15mins")
 		add("MESOS_SUBSCRIPTION_BACKOFF_MAX", "2secs")
 	}
+	// Executors reach the agent with its TLS (what the agent was given
+	// by flags; variables in its own environment are inherited above).
+	env = append(env, a.cfg.TLS.Env()...)
 	if e.command || e.defaultExec {
 		env = append(env, a.cfg.ExecutorEnv...)
 	}

@@ -37,6 +37,8 @@ type opClient struct {
 	creds  credentials
 	// stream carries calls whose answers last (exec, attach): no timeout.
 	stream *http.Client
+	// scheme is how agents are reached: https with TLS on.
+	scheme string
 	json   bool
 	http   *http.Client  // agents
 	mc     *masterClient // the masters; built from master on first use
@@ -98,13 +100,15 @@ func runOp(ctx context.Context, name, usage string, args []string, stdout, stder
 		positional = append(positional, rest[0])
 		rest = rest[1:]
 	}
-	header, err := c.creds.header()
+	rt, err := c.creds.transport(&http.Transport{})
 	if err != nil {
 		fmt.Fprintf(stderr, "agora %s: %v\n", name, err)
 		return exitUsage
 	}
-	c.http.Transport = authTransport{header: header}
-	c.stream = &http.Client{Transport: c.http.Transport}
+	tc, _ := c.creds.tlsConfig()
+	c.scheme = tc.Scheme()
+	c.http.Transport = rt
+	c.stream = &http.Client{Transport: rt}
 	err = run(ctx, c, positional)
 	switch {
 	case err == nil:
@@ -132,7 +136,11 @@ func usageError(format string, a ...any) error {
 // masters returns the client of the masters named by --master.
 func (c *opClient) masters() (*masterClient, error) {
 	if c.mc == nil {
-		mc, err := newMasterClient(c.master, 30*time.Second)
+		tc, err := c.creds.tlsConfig()
+		if err != nil {
+			return nil, usageError("%v", err)
+		}
+		mc, err := newMasterClient(c.master, 30*time.Second, &tc)
 		if err != nil {
 			return nil, usageError("--master: %v", err)
 		}

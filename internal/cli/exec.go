@@ -110,7 +110,7 @@ func taskContainer(ctx context.Context, c *opClient, prefix string) (*mesos.Task
 	if cid == nil {
 		return nil, "", nil, fmt.Errorf("task %s has reported no container id", d.ID)
 	}
-	return t, "http://" + d.AgentAddress + "/api/v1", cid, nil
+	return t, c.scheme + "://" + d.AgentAddress + "/api/v1", cid, nil
 }
 
 // postStream POSTs a call whose answer is a ProcessIO stream.

@@ -51,7 +51,7 @@ func logs(ctx context.Context, c *opClient, prefix string, follow, useStderr boo
 	if d.AgentAddress == "" {
 		return fmt.Errorf("task %s ran on agent %s, which the master no longer knows; its sandbox cannot be read", d.ID, d.AgentID)
 	}
-	out := newOutput("http://"+d.AgentAddress, d.FrameworkID, d.ID, "", c.stdout, c.stdout, slog.New(slog.DiscardHandler))
+	out := newOutput(c.scheme+"://"+d.AgentAddress, d.FrameworkID, d.ID, nil, c.stdout, c.stdout, slog.New(slog.DiscardHandler))
 	out.client = c.http
 	f := &out.files[0]
 	if useStderr {

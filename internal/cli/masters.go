@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/agora-dev/agora/internal/tlsconf"
 	"io"
 	"net"
 	"net/http"
@@ -33,7 +34,7 @@ type masterClient struct {
 }
 
 // parseMasterBases turns a --master value into base URLs.
-func parseMasterBases(list string) ([]string, error) {
+func parseMasterBases(list, scheme string) ([]string, error) {
 	var out []string
 	for _, m := range strings.Split(list, ",") {
 		m = strings.TrimSpace(m)
@@ -42,7 +43,7 @@ func parseMasterBases(list string) ([]string, error) {
 		}
 		raw := m
 		if !strings.Contains(raw, "://") {
-			raw = "http://" + raw
+			raw = scheme + "://" + raw
 		}
 		u, err := url.Parse(raw)
 		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
@@ -59,8 +60,8 @@ func parseMasterBases(list string) ([]string, error) {
 // newMasterClient builds a client for the masters of list. timeout bounds
 // each request (0: none); a master that accepts the connection but does
 // not answer (a paused process) is given up after headerTimeout.
-func newMasterClient(list string, timeout time.Duration) (*masterClient, error) {
-	bases, err := parseMasterBases(list)
+func newMasterClient(list string, timeout time.Duration, tc *tlsconf.Config) (*masterClient, error) {
+	bases, err := parseMasterBases(list, tc.Scheme())
 	if err != nil {
 		return nil, err
 	}
@@ -69,11 +70,11 @@ func newMasterClient(list string, timeout time.Duration) (*masterClient, error) 
 		bases: bases,
 		client: &http.Client{
 			Timeout: timeout,
-			Transport: &http.Transport{
+			Transport: tc.MustTransport(&http.Transport{
 				DialContext:           dialer.DialContext,
 				ResponseHeaderTimeout: headerTimeout,
 				IdleConnTimeout:       30 * time.Second,
-			},
+			}),
 			// Redirects are followed by do, which keeps the method and the
 			// body and moves on when the leader named is down.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

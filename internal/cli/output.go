@@ -36,20 +36,20 @@ type sandboxFile struct {
 	offset int64
 }
 
-func newOutput(base, frameworkID, taskID, authorization string, stdout, stderr io.Writer, log *slog.Logger) *outputStreamer {
+func newOutput(base, frameworkID, taskID string, rt http.RoundTripper, stdout, stderr io.Writer, log *slog.Logger) *outputStreamer {
 	return &outputStreamer{
 		base:        base,
 		frameworkID: frameworkID,
 		taskID:      taskID,
 		files:       [2]sandboxFile{{name: "stdout", w: stdout}, {name: "stderr", w: stderr}},
-		client:      &http.Client{Timeout: 10 * time.Second, Transport: authTransport{header: authorization}},
+		client:      &http.Client{Timeout: 10 * time.Second, Transport: rt},
 		log:         log,
 	}
 }
 
 // startOutput polls the task's output in the background until stop.
-func startOutput(base, frameworkID, taskID, authorization string, stdout, stderr io.Writer, log *slog.Logger) *outputStreamer {
-	s := newOutput(base, frameworkID, taskID, authorization, stdout, stderr, log)
+func startOutput(base, frameworkID, taskID string, rt http.RoundTripper, stdout, stderr io.Writer, log *slog.Logger) *outputStreamer {
+	s := newOutput(base, frameworkID, taskID, rt, stdout, stderr, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.done = make(chan struct{})

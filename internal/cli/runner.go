@@ -17,8 +17,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
-	"github.com/agora-dev/agora/internal/auth"
 	"github.com/agora-dev/agora/sdk/scheduler"
+	"net/http"
 )
 
 // runner is the scheduler of `agora run`: it launches one task on the first
@@ -31,9 +31,9 @@ type runner struct {
 	stderr io.Writer
 	log    *slog.Logger
 	taskID string
-	// authorization is sent to agents, whose sandboxes the output is read
-	// from ("" for none).
-	authorization string
+	// agentRT carries requests to agents, whose sandboxes the output is
+	// read from: the CLI's TLS and credentials.
+	agentRT http.RoundTripper
 
 	started  chan struct{}          // closed at the first non-terminal update
 	terminal chan *mesos.TaskStatus // the task's terminal status
@@ -317,16 +317,34 @@ func (r *runner) run(ctx context.Context) int {
 		r.printf("%v", err)
 		return exitUsage
 	}
-	if r.opts.creds.principal != "" {
-		r.authorization = auth.BasicHeader(r.opts.creds.principal, secret)
+	tc, err := r.opts.creds.tlsConfig()
+	if err == nil {
+		r.agentRT, err = r.opts.creds.transport(&http.Transport{})
+	}
+	if err != nil {
+		r.printf("%v", err)
+		return exitUsage
+	}
+	masters := r.opts.master
+	var client *http.Client
+	if tc.On() {
+		list := strings.Split(masters, ",")
+		for i, m := range list {
+			if m = strings.TrimSpace(m); m != "" && !strings.Contains(m, "://") {
+				list[i] = "https://" + m
+			}
+		}
+		masters = strings.Join(list, ",")
+		client = &http.Client{Transport: tc.MustTransport(&http.Transport{})}
 	}
 	drv, err := scheduler.NewDriver(scheduler.Config{
-		Principal: r.opts.creds.principal,
-		Secret:    secret,
-		Master:    r.opts.master,
-		Framework: r.framework(),
-		Codec:     r.opts.codec,
-		Logger:    r.log,
+		Principal:  r.opts.creds.principal,
+		Secret:     secret,
+		Master:     masters,
+		HTTPClient: client,
+		Framework:  r.framework(),
+		Codec:      r.opts.codec,
+		Logger:     r.log,
 		// StatusUpdate acknowledges before it hands a terminal state to
 		// the main loop, so that the last update is acknowledged before
 		// the teardown.
@@ -434,7 +452,7 @@ func (r *runner) run(ctx context.Context) int {
 			offer := r.offer
 			r.mu.Unlock()
 			if offer != nil && out == nil {
-				out = startOutput(agentBase(offer), drv.FrameworkID().GetValue(), r.taskID, r.authorization, r.stdout, r.stderr, r.log)
+				out = startOutput(agentBase(offer), drv.FrameworkID().GetValue(), r.taskID, r.agentRT, r.stdout, r.stderr, r.log)
 			}
 		case <-ctx.Done():
 			return r.interrupted(drv, out)
@@ -464,7 +482,7 @@ func (r *runner) finishOutput(drv *scheduler.Driver, out *outputStreamer, st *me
 			return
 		}
 		// The task ended before we saw it running: read it all now.
-		out = newOutput(agentBase(offer), drv.FrameworkID().GetValue(), r.taskID, r.authorization, r.stdout, r.stderr, r.log)
+		out = newOutput(agentBase(offer), drv.FrameworkID().GetValue(), r.taskID, r.agentRT, r.stdout, r.stderr, r.log)
 	} else {
 		out.stop()
 	}

@@ -98,7 +98,7 @@ func lookupTask(ctx context.Context, c *opClient, prefix string) (*mesos.Task, *
 	}
 	d.Why = why(t, d, time.Now())
 	if d.AgentAddress != "" {
-		if dir, err := sandboxDir(ctx, c.http, d.AgentAddress, fid, d.ExecutorID); err == nil {
+		if dir, err := sandboxDir(ctx, c.http, c.scheme+"://"+d.AgentAddress, fid, d.ExecutorID); err == nil {
 			d.Sandbox = dir
 		}
 	}
@@ -106,10 +106,10 @@ func lookupTask(ctx context.Context, c *opClient, prefix string) (*mesos.Task, *
 }
 
 // sandboxDir finds an executor's sandbox in its agent's /state.
-func sandboxDir(ctx context.Context, client *http.Client, agentAddr, frameworkID, executorID string) (string, error) {
+func sandboxDir(ctx context.Context, client *http.Client, agentBase, frameworkID, executorID string) (string, error) {
 	var st agentState
-	if err := getJSON(ctx, client, "http://"+agentAddr+"/state", &st); err != nil {
-		return "", fmt.Errorf("cannot read the agent's state at %s: %v", agentAddr, err)
+	if err := getJSON(ctx, client, agentBase+"/state", &st); err != nil {
+		return "", fmt.Errorf("cannot read the agent's state at %s: %v", agentBase, err)
 	}
 	for _, fw := range append(st.Frameworks, st.CompletedFrameworks...) {
 		if fw.ID != frameworkID {
@@ -121,7 +121,7 @@ func sandboxDir(ctx context.Context, client *http.Client, agentAddr, frameworkID
 			}
 		}
 	}
-	return "", fmt.Errorf("the agent at %s has no sandbox for executor %q of framework %q (it may have been garbage-collected)", agentAddr, executorID, frameworkID)
+	return "", fmt.Errorf("the agent at %s has no sandbox for executor %q of framework %q (it may have been garbage-collected)", agentBase, executorID, frameworkID)
 }
 
 // Task implements `agora task`.

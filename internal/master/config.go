@@ -3,6 +3,7 @@ package master
 import (
 	"errors"
 	"fmt"
+	"github.com/agora-dev/agora/internal/tlsconf"
 	"net"
 	"time"
 )
@@ -45,6 +46,9 @@ type Config struct {
 	ACLs string
 	// Authorizers is --authorizers; only Mesos's "local" exists.
 	Authorizers string
+	// TLS is the listener's and every outgoing connection's TLS
+	// (LIBPROCESS_SSL_*, --tls_*); the zero value is plaintext.
+	TLS tlsconf.Config
 
 	// AllocationInterval is the period of the batched allocation cycle;
 	// events that free resources also trigger a cycle.

@@ -52,7 +52,12 @@ type Master struct {
 	// proposals in flight, which Run waits for before closing it.
 	reg       *registry.Node
 	raftLayer *registry.HTTPStreamLayer
-	proposals sync.WaitGroup
+	// srvLn is ln with TLS (tls.go); sandboxRT and forwardClient reach
+	// agents and the leader with the same TLS.
+	srvLn         net.Listener
+	sandboxRT     http.RoundTripper
+	forwardClient *http.Client
+	proposals     sync.WaitGroup
 	// self is this master's address in its group (host:port).
 	self string
 
@@ -187,8 +192,14 @@ func New(cfg Config, logger *slog.Logger) (*Master, error) {
 		return nil, err
 	}
 	m.self = self
+	if err := m.setupTLS(); err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
 	m.raftLayer = registry.NewHTTPStreamLayer(self, net.ParseIP(cfg.IP))
-	m.srv = &http.Server{Handler: m.routes(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: httpapi.IdleTimeout}
+	m.raftLayer.TLS = &m.cfg.TLS
+	m.srv = &http.Server{Handler: m.routes(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: httpapi.IdleTimeout,
+		ErrorLog: slog.NewLogLogger(m.log.Handler(), slog.LevelDebug)}
 	if err := m.openRegistry(); err != nil {
 		_ = ln.Close()
 		return nil, err
@@ -224,7 +235,7 @@ func (m *Master) Handler() http.Handler { return m.srv.Handler }
 // Run serves until ctx is done, then closes every stream and returns.
 func (m *Master) Run(ctx context.Context) error {
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- m.srv.Serve(m.ln) }()
+	go func() { serveErr <- m.srv.Serve(m.srvLn) }()
 	m.log.Info("master started", "id", m.ID(), "addr", m.Addr(), "group", m.cfg.Masters)
 	m.warnIfOpen()
 	watchCtx, stopWatch := context.WithCancel(ctx)

@@ -92,7 +92,7 @@ func (m *Master) offerProto(f *framework, a *agent, o *offer) *mesos.Offer {
 		Hostname:    proto.String(a.info.GetHostname()),
 		Resources:   m.resourcesFor(f, o.resources, allocRole),
 		Attributes:  a.info.GetAttributes(),
-		Url:         agentURL(a),
+		Url:         agentURL(a, m.cfg.TLS.Scheme()),
 	}
 	if allocRole != "" {
 		p.AllocationInfo = &mesos.Resource_AllocationInfo{Role: proto.String(allocRole)}
@@ -123,11 +123,11 @@ func (m *Master) resourcesFor(f *framework, r resources.Resources, allocRole str
 	return list
 }
 
-func agentURL(a *agent) *mesos.URL {
+func agentURL(a *agent, scheme string) *mesos.URL {
 	host, portStr, _ := net.SplitHostPort(a.endpoint)
 	port, _ := strconv.Atoi(portStr)
 	return &mesos.URL{
-		Scheme: proto.String("http"),
+		Scheme: proto.String(scheme),
 		Address: &mesos.Address{
 			Hostname: proto.String(a.info.GetHostname()),
 			Ip:       proto.String(host),

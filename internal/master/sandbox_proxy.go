@@ -37,12 +37,14 @@ var agentIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,200}$`)
 
 // sandboxTransport talks to agents directly (never through an HTTP proxy
 // from the environment) and bounds the wait for response headers.
-var sandboxTransport = &http.Transport{
-	Proxy:                 nil,
-	DialContext:           (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-	ResponseHeaderTimeout: sandboxTimeout,
-	MaxIdleConnsPerHost:   4,
-	IdleConnTimeout:       30 * time.Second,
+func sandboxTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:                 nil,
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		ResponseHeaderTimeout: sandboxTimeout,
+		MaxIdleConnsPerHost:   4,
+		IdleConnTimeout:       30 * time.Second,
+	}
 }
 
 func (m *Master) webuiRoutes(mux *http.ServeMux) {
@@ -105,7 +107,7 @@ func (m *Master) handleSandboxFiles(w http.ResponseWriter, r *http.Request) {
 		textError(w, http.StatusBadRequest, "Expecting 'path' to be present")
 		return
 	}
-	m.forward(w, r, "http://"+ep+"/files/"+op+"?"+out.Encode(), op == "download")
+	m.forward(w, r, m.cfg.TLS.Scheme()+"://"+ep+"/files/"+op+"?"+out.Encode(), op == "download")
 }
 
 func (m *Master) handleSandboxState(w http.ResponseWriter, r *http.Request) {
@@ -113,7 +115,7 @@ func (m *Master) handleSandboxState(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	m.forward(w, r, "http://"+ep+"/state", false)
+	m.forward(w, r, m.cfg.TLS.Scheme()+"://"+ep+"/state", false)
 }
 
 // forward GETs target from an agent and relays its status, a few headers and
@@ -140,7 +142,7 @@ func (m *Master) forward(w http.ResponseWriter, r *http.Request, target string, 
 	if rg := r.Header.Get("Range"); rg != "" && stream {
 		req.Header.Set("Range", rg)
 	}
-	resp, err := sandboxTransport.RoundTrip(req)
+	resp, err := m.sandboxRT.RoundTrip(req)
 	if err != nil {
 		m.log.Debug("sandbox proxy: agent unreachable", "url", target, "err", err)
 		textError(w, http.StatusBadGateway, "Agent unreachable: "+strings.TrimPrefix(err.Error(), "Get "))

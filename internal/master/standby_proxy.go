@@ -26,11 +26,14 @@ import (
 // maxForwardedCall bounds a forwarded call's body.
 const maxForwardedCall = 16 << 20
 
-var forwardClient = &http.Client{
-	Timeout: 30 * time.Second,
-	CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	},
+func newForwardClient(rt http.RoundTripper) *http.Client {
+	return &http.Client{
+		Transport: rt,
+		Timeout:   30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
 }
 
 // forwardable reports whether a request on a standby is a non-SUBSCRIBE
@@ -85,7 +88,7 @@ func forwardable(r *http.Request) ([]byte, bool) {
 
 // forwardToLeader sends the call to the leader and copies its answer back.
 func (m *Master) forwardToLeader(w http.ResponseWriter, r *http.Request, leader string, body []byte) {
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, "http://"+leader+r.URL.RequestURI(), bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, m.cfg.TLS.Scheme()+"://"+leader+r.URL.RequestURI(), bytes.NewReader(body))
 	if err != nil {
 		textError(w, http.StatusInternalServerError, err.Error())
 		return
@@ -95,7 +98,7 @@ func (m *Master) forwardToLeader(w http.ResponseWriter, r *http.Request, leader 
 			req.Header[h] = v
 		}
 	}
-	resp, err := forwardClient.Do(req)
+	resp, err := m.forwardClient.Do(req)
 	if err != nil {
 		textError(w, http.StatusServiceUnavailable, fmt.Sprintf("The leading master %s cannot be reached: %v", leader, err))
 		return

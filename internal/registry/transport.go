@@ -2,8 +2,10 @@ package registry
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
+	"github.com/agora-dev/agora/internal/tlsconf"
 	"net"
 	"net/http"
 	"sync"
@@ -46,6 +48,9 @@ type HTTPStreamLayer struct {
 	// listens on one (so that a multi-homed host talks to its group
 	// from the address the group knows).
 	dialer net.Dialer
+	// TLS, when on, wraps the connections Dial opens (the listening side
+	// is the master's HTTP server, on TLS already).
+	TLS *tlsconf.Config
 
 	once   sync.Once
 	closed chan struct{}
@@ -130,7 +135,9 @@ func (l *HTTPStreamLayer) Addr() net.Addr { return l.addr }
 func (l *HTTPStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	d := l.dialer
 	d.Timeout = timeout
-	conn, err := d.Dial("tcp", string(address))
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	conn, err := l.TLS.Dial(ctx, &d, string(address))
 	if err != nil {
 		return nil, err
 	}

@@ -147,6 +147,22 @@ func FromEnv(environ []string) (Config, []string, error) {
 	return c, warnings, nil
 }
 
+// FromGetenv is FromEnv for a process that reads its environment through
+// getenv (executors): it looks up each known name under both prefixes.
+func FromGetenv(getenv func(string) string) (Config, []string, error) {
+	var environ []string
+	for suffix := range known {
+		for _, prefix := range []string{"SSL_", "LIBPROCESS_SSL_"} {
+			name := prefix + strings.ToUpper(suffix)
+			if v := getenv(name); v != "" && name != "SSL_CERT_FILE" {
+				environ = append(environ, name+"="+v)
+			}
+		}
+	}
+	sort.Strings(environ)
+	return FromEnv(environ)
+}
+
 func knownNames() string {
 	names := make([]string, 0, len(known))
 	for k, v := range known {

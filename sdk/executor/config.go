@@ -3,6 +3,7 @@ package executor
 import (
 	"errors"
 	"fmt"
+	"github.com/agora-dev/agora/internal/tlsconf"
 	"log/slog"
 	"net"
 	"net/http"
@@ -114,7 +115,23 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if c.Sandbox == "" {
 		c.Sandbox = c.Directory
 	}
+	// The agent's TLS reaches its executors as LIBPROCESS_SSL_*, as
+	// Mesos's executor library reads it: https, and the CA to verify with.
+	tc, _, err := tlsconf.FromGetenv(getenv)
+	if err != nil {
+		errs = append(errs, err)
+	} else if tc.On() {
+		rt, err := tc.Transport(&http.Transport{})
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			c.Client = &http.Client{Transport: rt}
+		}
+	}
 	if ep := required(EnvAgentEndpoint); ep != "" {
+		if tc.On() && !strings.Contains(ep, "://") {
+			ep = "https://" + ep
+		}
 		u, err := agentURL(ep)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", EnvAgentEndpoint, err))

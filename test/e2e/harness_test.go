@@ -116,7 +116,7 @@ func startProgram(t *testing.T, name string, args ...string) *proc {
 	return p
 }
 
-var listenRE = regexp.MustCompile(`listening on http://([0-9.]+:[0-9]+)`)
+var listenRE = regexp.MustCompile(`listening on https?://([0-9.]+:[0-9]+)`)
 
 // waitListening waits for the process to print its address.
 func (p *proc) waitListening(t *testing.T) string {
