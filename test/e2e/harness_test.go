@@ -82,18 +82,32 @@ func (p *proc) output() string {
 // otherwise. cluster() makes reachable work dirs and keeps the default.
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startEnv(t, nil, args...)
+}
+
+// startEnv is start with variables added to the environment.
+func startEnv(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
 	if len(args) > 0 && args[0] == "agent" && !slices.ContainsFunc(args, func(a string) bool {
 		return strings.HasPrefix(a, "--switch_user") || strings.HasPrefix(a, "--no-switch_user")
 	}) {
 		args = append(slices.Clone(args), "--switch_user=false")
 	}
-	return startProgram(t, agoraBin, args...)
+	return startProgramEnv(t, env, agoraBin, args...)
 }
 
 // startProgram is start for any program (`ip netns exec NS agora ...`).
 func startProgram(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
+	return startProgramEnv(t, nil, name, args...)
+}
+
+func startProgramEnv(t *testing.T, env []string, name string, args ...string) *proc {
+	t.Helper()
 	p := &proc{cmd: exec.Command(name, args...)}
+	if env != nil {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start agora %v: %v", args, err)
