@@ -153,16 +153,24 @@ func rateLimited(w http.ResponseWriter, principal string, wait time.Duration) {
 	textError(w, http.StatusTooManyRequests, fmt.Sprintf("Rate limit of principal '%s' exceeded (see --rate_limits)", principal))
 }
 
-// warnIfOpen says loudly that a master reachable beyond loopback accepts
-// anyone.
-func (m *Master) warnIfOpen() {
+// openWarning is the warning of a master reachable beyond loopback that
+// accepts anyone, "" when it is not.
+func (m *Master) openWarning() string {
 	if a := m.authn; a.readonly != nil || a.readwrite != nil || a.scheduler != nil || a.agents != nil {
-		return
+		return ""
 	}
 	if ip := net.ParseIP(m.cfg.IP); ip != nil && ip.IsLoopback() {
-		return
+		return ""
 	}
-	m.log.Warn("SECURITY: this master listens on a non-loopback address with no authentication: anyone who reaches " +
+	return "this master listens on a non-loopback address with no authentication: anyone who reaches " +
 		m.ln.Addr().String() + " can register frameworks, run commands on every agent and tear down frameworks. " +
-		"Turn on --authenticate_http_frameworks, --authenticate_http_readwrite, --authenticate_http_readonly and --authenticate_agents with --credentials (docs/security.md)")
+		"Turn on --authenticate_http_frameworks, --authenticate_http_readwrite, --authenticate_http_readonly and --authenticate_agents with --credentials (docs/security.md)"
+}
+
+// warnIfOpen says loudly, in the log, that a master is open (the console
+// says it too: /agora/v1/leader).
+func (m *Master) warnIfOpen() {
+	if w := m.openWarning(); w != "" {
+		m.log.Warn("SECURITY: " + w)
+	}
 }

@@ -1,6 +1,8 @@
 package master
 
 import (
+	"encoding/json"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -166,5 +168,47 @@ func TestSchedulerRateLimit(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("call over the rate: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+}
+
+// TestOpenWarning: a master configured for a non-loopback address without
+// authentication says so on /agora/v1/leader (for the console); with
+// authentication, or on loopback, it does not.
+func TestOpenWarning(t *testing.T) {
+	leader := func(base string) map[string]any {
+		resp, err := http.Get(base + "/agora/v1/leader")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var o map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&o); err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	open := func(c *Config) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Configured as if for 10.1.2.3; served on loopback.
+		c.IP, c.Hostname, c.Listener = "10.1.2.3", "127.0.0.1", ln
+	}
+	_, base := startMaster(t, open)
+	if w, _ := leader(base)["security_warning"].(string); !strings.Contains(w, "no authentication") {
+		t.Errorf("open master: security_warning %q", w)
+	}
+	_, base = startMaster(t, nil)
+	if w, ok := leader(base)["security_warning"]; ok {
+		t.Errorf("loopback master: security_warning %v", w)
+	}
+	creds := credentialsFile(t)
+	_, base = startMaster(t, func(c *Config) {
+		open(c)
+		c.Auth = AuthConfig{AuthenticateHTTPReadwrite: true, Credentials: creds}
+	})
+	if w, ok := leader(base)["security_warning"]; ok {
+		t.Errorf("authenticating master: security_warning %v", w)
 	}
 }

@@ -302,8 +302,12 @@ func (m *Master) handleLeader(w http.ResponseWriter, r *http.Request) {
 	// Any console may ask any master of the group (the one it was loaded
 	// from may be dead): this read-only answer is for every origin.
 	w.Header().Set("Access-Control-Allow-Origin", "*")
-	writeJSON(w, r, jsonObject{"leader": leader, "self": m.self, "elected": elected,
-		"term": float64(m.reg.Term()), "masters": masters})
+	o := jsonObject{"leader": leader, "self": m.self, "elected": elected,
+		"term": float64(m.reg.Term()), "masters": masters}
+	if warn := m.openWarning(); warn != "" {
+		o["security_warning"] = warn // shown by the console
+	}
+	writeJSON(w, r, o)
 }
 
 // notLeading refuses a subscription that reached the loop after this

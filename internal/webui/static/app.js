@@ -284,6 +284,9 @@
     }
     model.leader = l.leader;
     if (l.masters) model.masters = l.masters;
+    const sec = $('#security');
+    sec.textContent = l.security_warning ? 'Security: ' + l.security_warning : '';
+    sec.hidden = !l.security_warning;
     if (!l.elected && l.leader && l.leader !== location.host) {
       location.assign(location.protocol + '//' + l.leader + '/' + location.hash);
       return false;
