@@ -198,3 +198,20 @@ func TestBearerRealm(t *testing.T) {
 		t.Errorf("value subject printed %s", got)
 	}
 }
+
+func FuzzParseCredentials(f *testing.F) {
+	f.Add([]byte(`{"credentials":[{"principal":"ops","secret":"s"}]}`))
+	f.Add([]byte(`{"credentials":[{"principal":""}]}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := ParseCredentials(data, "credentials")
+		if err != nil {
+			return
+		}
+		// Whatever parsed, nobody authenticates with a wrong secret.
+		_ = c.Check("ops", "s")
+		if c.Check("", "") && c.Len() == 0 {
+			t.Fatal("an empty list authenticated someone")
+		}
+	})
+}

@@ -17,8 +17,9 @@ func ParseBasic(header string) (principal, secret string, ok bool) {
 	if len(parts) != 2 || parts[0] != "Basic" {
 		return "", "", false
 	}
-	raw, err := base64.StdEncoding.DecodeString(parts[1])
-	if err != nil {
+	raw, err := base64.StdEncoding.Strict().DecodeString(parts[1])
+	// Only the canonical encoding: Go's decoder skips \r and \n.
+	if err != nil || base64.StdEncoding.EncodeToString(raw) != parts[1] {
 		return "", "", false
 	}
 	pair := strings.Split(string(raw), ":")

@@ -80,6 +80,12 @@ func LoadCredentials(value, flag string, log *slog.Logger) (*Credentials, error)
 	if err != nil {
 		return nil, err
 	}
+	return ParseCredentials(data, flag)
+}
+
+// ParseCredentials parses the contents of a credentials file; flag names
+// the flag it came from, for the messages.
+func ParseCredentials(data []byte, flag string) (*Credentials, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, fmt.Errorf("Credentials file must contain at least one credential (see --%s flag)", flag)
 	}
