@@ -112,6 +112,11 @@ func FromEnv(environ []string) (Config, []string, error) {
 		}
 	}
 	c.CertFile, c.KeyFile, c.CAFile, c.CADir, c.Ciphers = vals["cert_file"], vals["key_file"], vals["ca_file"], vals["ca_dir"], vals["ciphers"]
+	for _, k := range []string{"ecdh_curves", "verification_depth", "verify_ipadd"} {
+		if _, ok := vals[k]; ok {
+			warnings = append(warnings, fmt.Sprintf("LIBPROCESS_SSL_%s is accepted but has no effect: Agora uses Go's curves, chain depth and IP SAN checks", strings.ToUpper(k)))
+		}
+	}
 	if s, ok := vals["hostname_validation_scheme"]; ok && s != "legacy" && s != "openssl" {
 		return Config{}, warnings, fmt.Errorf("LIBPROCESS_SSL_HOSTNAME_VALIDATION_SCHEME=%q: expected legacy or openssl", s)
 	}
