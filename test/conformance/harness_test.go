@@ -199,13 +199,13 @@ type cluster struct {
 
 // newCluster starts a master; agents are added with addAgent. The test
 // fails if any process started under the cluster's directory outlives it.
-func newCluster(t *testing.T) *cluster {
+func newCluster(t *testing.T, masterArgs ...string) *cluster {
 	t.Helper()
 	c := &cluster{t: t, dir: t.TempDir()}
 	// Registered before any process starts, so it runs after they have
 	// all been stopped (cleanups run last-in, first-out).
 	t.Cleanup(func() { checkNoStrays(t, c.dir) })
-	c.mproc = start(t, agoraBin, "master", "--ip=127.0.0.1", "--port=0", "--work_dir="+filepath.Join(c.dir, "master"))
+	c.mproc = start(t, agoraBin, append([]string{"master", "--ip=127.0.0.1", "--port=0", "--work_dir=" + filepath.Join(c.dir, "master")}, masterArgs...)...)
 	c.master = c.mproc.waitListening(t)
 	return c
 }
