@@ -70,7 +70,10 @@ func (s *state) recoverState() ([]*executor, error) {
 				return nil, fmt.Errorf("agent: checkpoint %s: %w; move the work_dir aside to start afresh", checkpointPath, err)
 			}
 			e := &executor{fw: f, id: ei.GetExecutorId().GetValue(), info: ei, command: ce.Command,
-				defaultExec: ce.Default, containerID: ce.ContainerID, directory: ce.Directory, state: execLaunching}
+				defaultExec: ce.Default, containerID: ce.ContainerID, directory: ce.Directory, state: execLaunching,
+				// The user it runs as follows from what was checkpointed
+				// (nested sessions run as it after the restart too).
+				runAs: s.runAsUser(ei, fi.GetUser())}
 			for _, ct := range ce.Tasks {
 				ti, err := unmarshalInto(ct.Info, &mesos.TaskInfo{})
 				if err != nil {

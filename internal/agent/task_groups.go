@@ -47,6 +47,10 @@ func (s *state) runTaskGroup(f *framework, ei *mesos.ExecutorInfo, tg *mesos.Tas
 		if info.FrameworkId == nil {
 			info.FrameworkId = f.info.GetId()
 		}
+		if st, msg := s.missingUser(f, info); msg != "" {
+			refuse(st, mesos.TaskStatus_REASON_EXECUTOR_TERMINATED, msg)
+			return
+		}
 		var res []*mesos.Resource
 		for _, ti := range tg.GetTasks() {
 			res = append(res, ti.GetResources()...)

@@ -94,26 +94,35 @@ func chownSandbox(dir string, c *syscall.Credential) error {
 	})
 }
 
-// dropForUser answers a task whose executor would run as a user this
-// machine does not have as Mesos does (§10): TASK_DROPPED (TASK_LOST for
-// a framework that is not partition-aware), and no executor is launched.
-func (s *state) dropForUser(f *framework, ei *mesos.ExecutorInfo, taskID string) bool {
+// missingUser is the refusal of an executor that would run as a user
+// this machine does not have, as Mesos words it (§10): TASK_DROPPED
+// (TASK_LOST for a framework that is not partition-aware) and its
+// message; "" when the user exists or none is switched to.
+func (s *state) missingUser(f *framework, ei *mesos.ExecutorInfo) (mesos.TaskState, string) {
 	name := s.runAsUser(ei, f.info.GetUser())
 	if name == "" {
-		return false
+		return 0, ""
 	}
 	_, err := credentialOf(name)
 	if err == nil {
-		return false
+		return 0, ""
 	}
 	dir := s.a.sandboxDir(s.agentID, f.id, ei.GetExecutorId().GetValue(), newUUIDString())
-	msg := fmt.Sprintf("Failed to create executor directory '%s': Failed to chown directory to '%s': %v",
-		dir, name, err)
 	st := mesos.TaskState_TASK_LOST
 	if f.partitionAware() {
 		st = mesos.TaskState_TASK_DROPPED
 	}
-	s.a.log.Warn("task dropped: no such user", "framework_id", f.id, "task_id", taskID, "user", name, "err", err)
+	s.a.log.Warn("executor refused: no such user", "framework_id", f.id, "executor_id", ei.GetExecutorId().GetValue(), "user", name, "err", err)
+	return st, fmt.Sprintf("Failed to create executor directory '%s': Failed to chown directory to '%s': %v", dir, name, err)
+}
+
+// dropForUser answers a task whose executor would run as a missing user
+// (missingUser); no executor is launched.
+func (s *state) dropForUser(f *framework, ei *mesos.ExecutorInfo, taskID string) bool {
+	st, msg := s.missingUser(f, ei)
+	if msg == "" {
+		return false
+	}
 	s.statusUpdate(f.id, s.newAgentUpdate(taskID, ei.GetExecutorId().GetValue(), st,
 		mesos.TaskStatus_REASON_EXECUTOR_TERMINATED, msg))
 	return true

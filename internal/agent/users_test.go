@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"io"
 	"os"
 	"os/user"
@@ -136,5 +137,33 @@ func uintString(n uint32) string {
 		if n == 0 {
 			return string(b)
 		}
+	}
+}
+
+// TestSwitchUserUnknownUserDropsTaskGroup: a task group whose default
+// executor would run as a user this machine lacks is refused on arrival,
+// every task with Mesos's message, and no executor is launched.
+func TestSwitchUserUnknownUserDropsTaskGroup(t *testing.T) {
+	t.Parallel()
+	m := newFakeMaster(t)
+	a := startAgent(t, m, func(c *Config) { c.SwitchUser = true })
+	ev := groupEvent("fw1", "grp", commandTask("g1", "true"), commandTask("g2", "true"))
+	ev.RunTask.FrameworkInfo.User = proto.String("agora-no-such-user")
+	m.send(ev)
+	for _, id := range []string{"g1", "g2"} {
+		u := m.waitState(t, id, mesos.TaskState_TASK_LOST)
+		if !strings.Contains(u.GetStatus().GetMessage(), "No such user 'agora-no-such-user'") ||
+			u.GetStatus().GetReason() != mesos.TaskStatus_REASON_EXECUTOR_TERMINATED {
+			t.Errorf("%s: %v", id, u.GetStatus())
+		}
+	}
+	var execs int
+	a.do(context.Background(), func() {
+		for _, f := range a.st.frameworks {
+			execs += len(f.executors)
+		}
+	})
+	if execs != 0 {
+		t.Errorf("%d executors registered for a missing user", execs)
 	}
 }
