@@ -114,13 +114,12 @@ func (a *Agent) guardFiles(next http.Handler) http.Handler {
 }
 
 // implicitExecutorCalls are what an executor's token may do on the
-// operator API, on containers under its own.
+// operator API, on containers under its own: Mesos's list, of the calls
+// Agora implements (its deprecated LAUNCH/KILL/REMOVE_NESTED_CONTAINER
+// are not).
 var implicitExecutorCalls = map[agentapi.Call_Type]bool{
-	agentapi.Call_LAUNCH_NESTED_CONTAINER:         true,
 	agentapi.Call_WAIT_NESTED_CONTAINER:           true,
-	agentapi.Call_KILL_NESTED_CONTAINER:           true,
 	agentapi.Call_LAUNCH_NESTED_CONTAINER_SESSION: true,
-	agentapi.Call_REMOVE_NESTED_CONTAINER:         true,
 	agentapi.Call_ATTACH_CONTAINER_OUTPUT:         true,
 }
 
