@@ -38,6 +38,7 @@ type config struct {
 	taskCPUs, taskMem                   float64
 	agoraBin                            string
 	timeout                             time.Duration
+	stateGets                           int
 }
 
 func main() {
@@ -51,6 +52,7 @@ func main() {
 	flag.Float64Var(&c.taskMem, "task_mem", 32, "mem (MB) of each task")
 	flag.StringVar(&c.agoraBin, "agora", "", "agora binary (default: build ./cmd/agora)")
 	flag.DurationVar(&c.timeout, "timeout", 10*time.Minute, "bound on the whole run")
+	flag.IntVar(&c.stateGets, "state_gets", 3, "GET /master/state this many times once every task runs (time to the last byte, size)")
 	flag.Parse()
 	if c.agents <= 0 || c.frameworks <= 0 || c.tasks <= 0 || c.perOffer <= 0 || flag.NArg() > 0 {
 		flag.Usage()
@@ -159,12 +161,47 @@ func run(ctx context.Context, c config) error {
 	}
 	rssAfter, hwm := rss(m.Process.Pid, "VmRSS"), rss(m.Process.Pid, "VmHWM")
 	p.report(os.Stdout)
+	if c.stateGets > 0 {
+		if err := measureState(ctx, master, c, m.Process.Pid, rssAfter); err != nil {
+			return err
+		}
+	}
 	fmt.Printf("| master RSS, %d agents, no tasks | %.0f MB | |\n", c.agents, float64(rssBefore)/1e6)
 	fmt.Printf("| master RSS, %d agents, %d tasks (peak) | %.0f MB (%.0f MB) | |\n", c.agents, c.tasks, float64(rssAfter)/1e6, float64(hwm)/1e6)
 	fmt.Printf("| master bytes per running task | %.0f | |\n", float64(rssAfter-rssBefore)/float64(c.tasks))
 	fcancel()
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// measureState GETs /master/state with a client of its own, as an
+// operator's tool would, and prints the time to the last byte, the size
+// and the master's peak RSS while serving it.
+func measureState(ctx context.Context, master string, c config, pid int, rssBefore int64) error {
+	client := &http.Client{Timeout: 2 * time.Minute}
+	var times []time.Duration
+	var size int64
+	for range c.stateGets {
+		start := time.Now()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+master+"/master/state", nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			return fmt.Errorf("GET /master/state: %w", err)
+		}
+		size, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return fmt.Errorf("GET /master/state: %w", err)
+		}
+		times = append(times, time.Since(start))
+	}
+	slices.Sort(times)
+	hwm := rss(pid, "VmHWM")
+	fmt.Printf("| GET /master/state, %d agents, %d tasks: to the last byte, best / median of %d | %v / %v | Mesos 1.7: 3.1 s; aim 0.3 s |\n",
+		c.agents, c.tasks, len(times), times[0].Round(time.Millisecond), times[len(times)/2].Round(time.Millisecond))
+	fmt.Printf("| /master/state size | %.1f MB | |\n", float64(size)/1e6)
+	fmt.Printf("| master peak RSS after serving it (before: %.0f MB) | %.0f MB | |\n", float64(rssBefore)/1e6, float64(hwm)/1e6)
+	return nil
 }
 
 // placer is every framework's scheduler: it launches tasks while the

@@ -43,7 +43,7 @@
     version: 0,            // bumped on every change
   };
   // Figures for tests and for docs/webui.md.
-  const stats = window.agoraStats = { events: 0, subscribed: 0, firstRender: 0, lastApply: 0 };
+  const stats = window.agoraStats = { events: 0, subscribed: 0, firstRender: 0, lastApply: 0, summaryRender: 0 };
   const updateMs = window.agoraUpdateMs = []; // the page's update() times, the last 100
 
   const key = (fw, id) => fw + '\u0000' + id;
@@ -642,9 +642,23 @@
         h('h2', {}, 'Resources'), resTable.el, h('h2', {}, 'Agents'), agentTable.el),
       update() {
         leader.textContent = model.leader;
+        const m = model.metrics || {};
+        if (!stats.subscribed) {
+          // The summary first: /metrics/snapshot (small, whatever the
+          // cluster's size) fills the cards while the whole state loads.
+          if (!model.metrics) return;
+          setN('agents-active', m['master/slaves_active'] || 0);
+          setN('agents-inactive', m['master/slaves_inactive'] || 0);
+          setN('agents-unreachable', m['master/slaves_unreachable'] || 0);
+          setN('frameworks-active', m['master/frameworks_active'] || 0);
+          for (const s of STATES) setN(s, m['master/tasks_' + s.slice(5).toLowerCase()] || 0);
+          if (!stats.summaryRender) stats.summaryRender = performance.now();
+          resTable.set(RES.map((name) => ({ name, total: m['master/' + name + '_total'] || 0,
+            used: m['master/' + name + '_used'] || 0, offered: m['master/' + name + '_offered'] || 0 })));
+          return;
+        }
         let active = 0, inactive = 0, removed = 0;
         for (const a of model.agents.values()) { if (a.removed) removed++; else if (a.active) active++; else inactive++; }
-        const m = model.metrics || {};
         setN('agents-active', active);
         setN('agents-inactive', inactive);
         setN('agents-unreachable', Math.max(removed, m['master/slaves_unreachable'] || 0));
