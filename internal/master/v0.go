@@ -35,11 +35,14 @@ func (m *Master) v0Routes(mux *http.ServeMux) {
 			})
 		}
 	}
-	get([]string{"/master/state", "/state", "/master/state.json", "/state.json"}, func(v *viewer) any { return m.stateJSON(v) })
+	get([]string{"/master/state", "/state", "/master/state.json", "/state.json"}, func(v *viewer) any { return encodedJSON(m.stateDoc(v)) })
 	get([]string{"/master/frameworks", "/frameworks"}, func(v *viewer) any {
-		st := m.stateJSON(v)
-		return jsonObject{"frameworks": st["frameworks"], "completed_frameworks": st["completed_frameworks"],
-			"unregistered_frameworks": []string{}}
+		b := []byte(`{"unregistered_frameworks":[],`)
+		b = appendKey(b, "completed_frameworks", true)
+		b = m.appendFrameworks(b, m.completedFrameworks, v)
+		b = appendKey(b, "frameworks", false)
+		b = m.appendFrameworks(b, m.sortedFrameworks(), v)
+		return encodedJSON(append(b, '}'))
 	})
 	get([]string{"/master/slaves", "/slaves"}, func(v *viewer) any {
 		st := m.stateJSON(v)
@@ -69,14 +72,20 @@ func versionJSON() jsonObject {
 
 // writeJSON answers with a JSON body; JSONP is refused
 // (httpapi.RefuseJSONP).
+// encodedJSON is a document encoded already (stateDoc), written as is.
+type encodedJSON []byte
+
 func writeJSON(w http.ResponseWriter, r *http.Request, v any) {
 	if httpapi.RefuseJSONP(w, r) {
 		return
 	}
-	body, err := json.Marshal(v)
-	if err != nil {
-		textError(w, http.StatusInternalServerError, "Failed to encode JSON: "+err.Error())
-		return
+	body, ok := v.(encodedJSON)
+	if !ok {
+		var err error
+		if body, err = json.Marshal(v); err != nil {
+			textError(w, http.StatusInternalServerError, "Failed to encode JSON: "+err.Error())
+			return
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))

@@ -107,53 +107,55 @@ func capabilityNames[T interface{ String() string }](types []T) []string {
 	return out
 }
 
-func (m *Master) taskJSON(t *task) jsonObject {
-	statuses := make([]jsonObject, 0, len(t.statuses))
-	for _, s := range t.statuses {
-		js := jsonObject{"state": s.GetState().String(), "timestamp": s.GetTimestamp()}
-		if s.Healthy != nil {
-			js["healthy"] = s.GetHealthy()
-		}
-		if s.ContainerStatus != nil {
-			js["container_status"] = protoJSON(s.ContainerStatus)
-		}
-		if s.Labels != nil {
-			js["labels"] = protoJSON(s.Labels)
-		}
-		statuses = append(statuses, js)
-	}
-	o := jsonObject{
-		"id":           t.id(),
-		"name":         t.info.GetName(),
-		"framework_id": t.frameworkID,
-		"executor_id":  t.executorID,
-		"slave_id":     t.agentID,
-		"state":        t.state.String(),
-		"resources":    resourceMap(t.resources),
-		"role":         t.role,
-		"statuses":     statuses,
-	}
-	if t.info.Labels != nil {
-		o["labels"] = protoJSON(t.info.Labels)
-	}
-	if t.info.Discovery != nil {
-		o["discovery"] = protoJSON(t.info.Discovery)
-	}
-	if t.info.Container != nil {
-		o["container"] = protoJSON(t.info.Container)
-	}
-	if t.info.HealthCheck != nil {
-		o["health_check"] = protoJSON(t.info.HealthCheck)
-	}
-	return o
+// frameworkTasks are the tasks of a framework v may see, as /state lists
+// them.
+type frameworkTasks struct {
+	tasks, unreachable, completed []*task
 }
 
-// frameworkJSON is a framework of /state, with the tasks and executors v
-// may see.
-func (m *Master) frameworkJSON(f *framework, v *viewer) jsonObject {
+// appendFramework appends a framework of /state: its fields
+// (frameworkJSON) and its task lists (appendTasks).
+func (m *Master) appendFramework(b []byte, f *framework, v *viewer) []byte {
+	o, ft := m.frameworkJSON(f, v)
+	head, err := json.Marshal(o)
+	if err != nil || len(head) < 2 {
+		head = []byte("{}")
+	}
+	b = append(b, head[:len(head)-1]...)
+	if len(head) > 2 {
+		b = append(b, ',')
+	}
+	b = appendKey(b, "completed_tasks", true)
+	b = appendTasks(b, ft.completed)
+	b = appendKey(b, "tasks", false)
+	b = appendTasks(b, ft.tasks)
+	b = appendKey(b, "unreachable_tasks", false)
+	b = appendTasks(b, ft.unreachable)
+	return append(b, '}')
+}
+
+// appendFrameworks appends a JSON array of frameworks.
+func (m *Master) appendFrameworks(b []byte, fws []*framework, v *viewer) []byte {
+	b = append(b, '[')
+	n := 0
+	for _, f := range fws {
+		if !v.Framework(f.info) {
+			continue
+		}
+		if n > 0 {
+			b = append(b, ',')
+		}
+		n++
+		b = m.appendFramework(b, f, v)
+	}
+	return append(b, ']')
+}
+
+// frameworkJSON is a framework of /state without its task lists, which
+// it returns, filtered for v.
+func (m *Master) frameworkJSON(f *framework, v *viewer) (jsonObject, frameworkTasks) {
 	var used, offered resources.Resources
-	tasks := []jsonObject{}
-	unreachable := []jsonObject{}
+	var ft frameworkTasks
 	for _, t := range f.tasks {
 		if !t.resourcesFreed {
 			used = used.Add(t.resources)
@@ -162,15 +164,14 @@ func (m *Master) frameworkJSON(f *framework, v *viewer) jsonObject {
 			continue
 		}
 		if t.state == mesos.TaskState_TASK_UNREACHABLE {
-			unreachable = append(unreachable, m.taskJSON(t))
+			ft.unreachable = append(ft.unreachable, t)
 		} else {
-			tasks = append(tasks, m.taskJSON(t))
+			ft.tasks = append(ft.tasks, t)
 		}
 	}
-	completed := make([]jsonObject, 0, len(f.completedTasks))
 	for _, t := range f.completedTasks {
 		if v.Task(t.info, f.info) {
-			completed = append(completed, m.taskJSON(t))
+			ft.completed = append(ft.completed, t)
 		}
 	}
 	offers := []jsonObject{}
@@ -211,9 +212,6 @@ func (m *Master) frameworkJSON(f *framework, v *viewer) jsonObject {
 		"used_resources":    resourceMap(used),
 		"offered_resources": resourceMap(offered),
 		"resources":         resourceMap(used.Add(offered)),
-		"tasks":             tasks,
-		"unreachable_tasks": unreachable,
-		"completed_tasks":   completed,
 		"offers":            offers,
 		"executors":         executors,
 		"offer_constraints": jsonObject{},
@@ -232,7 +230,7 @@ func (m *Master) frameworkJSON(f *framework, v *viewer) jsonObject {
 	if f.info.Labels != nil {
 		o["labels"] = protoJSON(f.info.Labels)
 	}
-	return o
+	return o, ft
 }
 
 func capTypes(info *mesos.FrameworkInfo) []mesos.FrameworkInfo_Capability_Type {
@@ -326,7 +324,29 @@ func (m *Master) agentJSON(a *agent) jsonObject {
 	return o
 }
 
-// stateJSON is /master/state as v may see it.
+// stateDoc is /master/state as v may see it, encoded: the fields of
+// stateJSON with the frameworks appended (appendFrameworks).
+func (m *Master) stateDoc(v *viewer) []byte {
+	head, err := json.Marshal(m.stateJSON(v))
+	if err != nil || len(head) < 2 {
+		head = []byte("{}")
+	}
+	tasks := 0
+	for _, f := range m.frameworks {
+		tasks += len(f.tasks) + len(f.completedTasks)
+	}
+	b := make([]byte, 0, len(head)+300*tasks+4096)
+	b = append(b, head[:len(head)-1]...)
+	b = append(b, ',')
+	b = appendKey(b, "completed_frameworks", true)
+	b = m.appendFrameworks(b, m.completedFrameworks, v)
+	b = appendKey(b, "frameworks", false)
+	b = m.appendFrameworks(b, m.sortedFrameworks(), v)
+	return append(b, '}')
+}
+
+// stateJSON is /master/state as v may see it, without its frameworks
+// (stateDoc adds them).
 func (m *Master) stateJSON(v *viewer) jsonObject {
 	slaves := []jsonObject{}
 	active, inactive := 0, 0
@@ -336,18 +356,6 @@ func (m *Master) stateJSON(v *viewer) jsonObject {
 			active++
 		} else {
 			inactive++
-		}
-	}
-	frameworks := []jsonObject{}
-	for _, f := range m.frameworks {
-		if v.Framework(f.info) {
-			frameworks = append(frameworks, m.frameworkJSON(f, v))
-		}
-	}
-	completed := []jsonObject{}
-	for _, f := range m.completedFrameworks {
-		if v.Framework(f.info) {
-			completed = append(completed, m.frameworkJSON(f, v))
 		}
 	}
 	st := jsonObject{
@@ -369,8 +377,6 @@ func (m *Master) stateJSON(v *viewer) jsonObject {
 		"flags":                   m.flags(),
 		"slaves":                  slaves,
 		"recovered_slaves":        m.recoveredAgentsJSON(),
-		"frameworks":              frameworks,
-		"completed_frameworks":    completed,
 		"orphan_tasks":            []jsonObject{},
 		"unregistered_frameworks": []string{},
 	}

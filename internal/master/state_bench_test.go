@@ -1,0 +1,66 @@
+package master
+
+import (
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	mesos "github.com/agora-dev/agora/api/mesos/v1"
+	"github.com/agora-dev/agora/internal/resources"
+	"google.golang.org/protobuf/proto"
+)
+
+// stateMaster is a master holding n running tasks in 10 frameworks, for
+// the /master/state benchmark.
+func stateMaster(b testing.TB, n int) *Master {
+	b.Helper()
+	cfg := DefaultConfig()
+	cfg.Port = 0
+	m, err := New(cfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = m.ln.Close() })
+	res, _ := resources.Parse("cpus:0.1;mem:32")
+	now := float64(time.Now().UnixNano()) / 1e9
+	for f := range 10 {
+		id := fmt.Sprintf("fw-%d", f)
+		fw := &framework{id: id, info: &mesos.FrameworkInfo{User: proto.String("bench"), Name: proto.String(id), Id: frameworkIDProto(id)},
+			tasks: map[string]*task{}, offers: map[string]*offer{}, executors: map[string]map[string]*mesos.ExecutorInfo{}}
+		for i := range n / 10 {
+			tid := fmt.Sprintf("task-%d-%d", f, i)
+			st := &mesos.TaskStatus{TaskId: &mesos.TaskID{Value: proto.String(tid)}, State: mesos.TaskState_TASK_RUNNING.Enum(), Timestamp: proto.Float64(now)}
+			fw.tasks[tid] = &task{frameworkID: id, agentID: fmt.Sprintf("agent-%d", i%20000), role: "*", resources: res, state: mesos.TaskState_TASK_RUNNING,
+				info:     &mesos.TaskInfo{Name: proto.String(tid), TaskId: &mesos.TaskID{Value: proto.String(tid)}, Command: &mesos.CommandInfo{Value: proto.String("sleep 1000")}},
+				statuses: []*mesos.TaskStatus{st}, latest: st}
+		}
+		m.frameworks[id] = fw
+	}
+	return m
+}
+
+// BenchmarkStateJSON is /master/state's encoding of 200,000 running tasks
+// (without the HTTP transfer): go test -run '^$' -bench StateJSON ./internal/master/
+func BenchmarkStateJSON(b *testing.B) {
+	m := stateMaster(b, 200000)
+	b.ResetTimer()
+	var size int
+	for range b.N {
+		w := &countWriter{}
+		if err := m.writeState(w, nil); err != nil {
+			b.Fatal(err)
+		}
+		size = w.n
+	}
+	b.ReportMetric(float64(size)/1e6, "MB")
+}
+
+type countWriter struct{ n int }
+
+func (w *countWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
+
+func (m *Master) writeState(w io.Writer, v *viewer) error {
+	_, err := w.Write(m.stateDoc(v))
+	return err
+}

@@ -1,0 +1,116 @@
+package master
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+
+	mesos "github.com/agora-dev/agora/api/mesos/v1"
+	"github.com/agora-dev/agora/internal/resources"
+	"google.golang.org/protobuf/proto"
+)
+
+// taskJSONOracle is the map form /master/state used to build for a task
+// (encoding/json marshals it); appendTask must write the same bytes.
+func taskJSONOracle(t *task) jsonObject {
+	statuses := make([]jsonObject, 0, len(t.statuses))
+	for _, s := range t.statuses {
+		js := jsonObject{"state": s.GetState().String(), "timestamp": s.GetTimestamp()}
+		if s.Healthy != nil {
+			js["healthy"] = s.GetHealthy()
+		}
+		if s.ContainerStatus != nil {
+			js["container_status"] = protoJSON(s.ContainerStatus)
+		}
+		if s.Labels != nil {
+			js["labels"] = protoJSON(s.Labels)
+		}
+		statuses = append(statuses, js)
+	}
+	o := jsonObject{
+		"id":           t.id(),
+		"name":         t.info.GetName(),
+		"framework_id": t.frameworkID,
+		"executor_id":  t.executorID,
+		"slave_id":     t.agentID,
+		"state":        t.state.String(),
+		"resources":    resourceMap(t.resources),
+		"role":         t.role,
+		"statuses":     statuses,
+	}
+	if t.info.Labels != nil {
+		o["labels"] = protoJSON(t.info.Labels)
+	}
+	if t.info.Discovery != nil {
+		o["discovery"] = protoJSON(t.info.Discovery)
+	}
+	if t.info.Container != nil {
+		o["container"] = protoJSON(t.info.Container)
+	}
+	if t.info.HealthCheck != nil {
+		o["health_check"] = protoJSON(t.info.HealthCheck)
+	}
+	return o
+}
+
+// TestAppendTask: the task encoder writes exactly what encoding/json
+// makes of the map form, for plain and odd tasks alike.
+func TestAppendTask(t *testing.T) {
+	plain, _ := resources.Parse("cpus:0.1;mem:32")
+	odd, _ := resources.Parse("cpus:1.5;mem:1e-7;disk:1e22;ports:[31000-31005,31010-31010];zones:{a,b};foo:3")
+	healthy := true
+	for _, tc := range []*task{
+		{frameworkID: "fw-1", agentID: "S0", role: "*", resources: plain, state: mesos.TaskState_TASK_RUNNING,
+			info:     &mesos.TaskInfo{Name: proto.String("t"), TaskId: &mesos.TaskID{Value: proto.String("t1")}},
+			statuses: []*mesos.TaskStatus{{State: mesos.TaskState_TASK_RUNNING.Enum(), Timestamp: proto.Float64(1764770000.123456)}}},
+		{frameworkID: "fw-<&>", agentID: "S\"1\"", executorID: "ex\u2028é", role: "prod/web", resources: odd, state: mesos.TaskState_TASK_UNREACHABLE,
+			info: &mesos.TaskInfo{Name: proto.String("naïve \x01 <b>"), TaskId: &mesos.TaskID{Value: proto.String("t2")},
+				Labels:      &mesos.Labels{Labels: []*mesos.Label{{Key: proto.String("k"), Value: proto.String("v")}}},
+				Discovery:   &mesos.DiscoveryInfo{Visibility: mesos.DiscoveryInfo_FRAMEWORK.Enum(), Name: proto.String("d")},
+				Container:   &mesos.ContainerInfo{Type: mesos.ContainerInfo_MESOS.Enum()},
+				HealthCheck: &mesos.HealthCheck{Type: mesos.HealthCheck_COMMAND.Enum()}},
+			statuses: []*mesos.TaskStatus{
+				{State: mesos.TaskState_TASK_STARTING.Enum(), Timestamp: proto.Float64(0)},
+				{State: mesos.TaskState_TASK_RUNNING.Enum(), Timestamp: proto.Float64(1e21), Healthy: &healthy,
+					Labels:          &mesos.Labels{Labels: []*mesos.Label{{Key: proto.String("x")}}},
+					ContainerStatus: &mesos.ContainerStatus{ExecutorPid: proto.Uint32(42)}},
+			}},
+		{frameworkID: "f", agentID: "a", state: mesos.TaskState_TASK_STAGING, info: &mesos.TaskInfo{TaskId: &mesos.TaskID{Value: proto.String("")}}},
+	} {
+		want, err := json.Marshal(taskJSONOracle(tc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendTask(nil, tc); !bytes.Equal(got, want) {
+			t.Errorf("appendTask:\n got %s\nwant %s", got, want)
+		}
+	}
+	for _, f := range []float64{0, 1, -2.5, 0.1, 1e-6, 1e-7, 123456789.125, 1e20, 1e21, 3e-9} {
+		want, _ := json.Marshal(f)
+		if got := appendFloat(nil, f); !bytes.Equal(got, want) {
+			t.Errorf("appendFloat(%v) = %s, want %s", f, got, want)
+		}
+	}
+}
+
+// TestStateDoc: /master/state with its tasks appended is valid JSON with
+// every framework and task.
+func TestStateDoc(t *testing.T) {
+	m := stateMaster(t, 100)
+	var doc struct {
+		Frameworks          []struct{ Tasks []struct{ ID, State string } } `json:"frameworks"`
+		CompletedFrameworks []any                                          `json:"completed_frameworks"`
+		Slaves              []any                                          `json:"slaves"`
+		Hostname            string                                         `json:"hostname"`
+	}
+	if err := json.Unmarshal(m.stateDoc(nil), &doc); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range doc.Frameworks {
+		n += len(f.Tasks)
+	}
+	if len(doc.Frameworks) != 10 || n != 100 || doc.CompletedFrameworks == nil || doc.Slaves == nil || doc.Hostname == "" {
+		t.Errorf("state: %d frameworks, %d tasks, completed %v, slaves %v, hostname %q", len(doc.Frameworks), n, doc.CompletedFrameworks, doc.Slaves, doc.Hostname)
+	}
+}
