@@ -29,22 +29,22 @@ func (v *Viewer) may(action Action, object *string) bool {
 
 // Framework is view_frameworks, on the framework's user.
 func (v *Viewer) Framework(fw *mesos.FrameworkInfo) bool {
-	return v.may(ViewFrameworks, Object(fw.GetUser()))
+	return v == nil || v.may(ViewFrameworks, Object(fw.GetUser()))
 }
 
 // Task is view_tasks, on the task's user (TaskUser).
 func (v *Viewer) Task(ti *mesos.TaskInfo, fw *mesos.FrameworkInfo) bool {
-	return v.may(ViewTasks, Object(TaskUser(ti, fw)))
+	return v == nil || v.may(ViewTasks, Object(TaskUser(ti, fw)))
 }
 
 // Executor is view_executors, on the executor's user (ExecutorUser).
 func (v *Viewer) Executor(ei *mesos.ExecutorInfo, fw *mesos.FrameworkInfo) bool {
-	return v.may(ViewExecutors, Object(ExecutorUser(ei, fw)))
+	return v == nil || v.may(ViewExecutors, Object(ExecutorUser(ei, fw)))
 }
 
 // Container is view_containers, on the executor's user.
 func (v *Viewer) Container(ei *mesos.ExecutorInfo, fw *mesos.FrameworkInfo) bool {
-	return v.may(ViewContainers, Object(ExecutorUser(ei, fw)))
+	return v == nil || v.may(ViewContainers, Object(ExecutorUser(ei, fw)))
 }
 
 // Role is view_roles.

@@ -154,11 +154,12 @@ func (m *Master) appendFrameworks(b []byte, fws []*framework, v *viewer) []byte 
 // frameworkJSON is a framework of /state without its task lists, which
 // it returns, filtered for v.
 func (m *Master) frameworkJSON(f *framework, v *viewer) (jsonObject, frameworkTasks) {
-	var used, offered resources.Resources
+	var offered resources.Resources
+	var sum resources.Sum
 	var ft frameworkTasks
 	for _, t := range f.tasks {
 		if !t.resourcesFreed {
-			used = used.Add(t.resources)
+			sum.Add(t.resources)
 		}
 		if !v.Task(t.info, f.info) {
 			continue
@@ -187,7 +188,7 @@ func (m *Master) frameworkJSON(f *framework, v *viewer) (jsonObject, frameworkTa
 		for _, e := range execs {
 			if a := m.agents[agentID]; a != nil {
 				if ex := a.executors[f.id][e.GetExecutorId().GetValue()]; ex != nil {
-					used = used.Add(ex.resources)
+					sum.Add(ex.resources)
 				}
 			}
 			if v.Executor(e, f.info) {
@@ -195,6 +196,7 @@ func (m *Master) frameworkJSON(f *framework, v *viewer) (jsonObject, frameworkTa
 			}
 		}
 	}
+	used := sum.Resources()
 	o := jsonObject{
 		"id":                f.id,
 		"name":              f.info.GetName(),

@@ -238,6 +238,51 @@ func (r Resources) Add(o Resources) Resources {
 	return Resources{items: out}
 }
 
+// Sum adds up many Resources, as repeated Add would, without a new slice
+// for each: while the next operand has the same scalar names as the sum
+// so far (the common case of many tasks' resources), it is added in
+// place. The zero Sum is empty.
+type Sum struct {
+	acc   Resources
+	owned bool // acc.items is this Sum's own slice
+}
+
+// Add adds o.
+func (s *Sum) Add(o Resources) {
+	if len(o.items) == 0 {
+		return
+	}
+	if !s.owned {
+		if len(s.acc.items) == 0 {
+			s.acc, s.owned = Resources{items: slices.Clone(o.items)}, true
+			return
+		}
+		s.acc, s.owned = s.acc.Add(o), true
+		return
+	}
+	if len(s.acc.items) == len(o.items) {
+		same := true
+		for i := range o.items {
+			a, b := &s.acc.items[i], &o.items[i]
+			if a.Kind != KindScalar || b.Kind != KindScalar || compareKey(a, b) != 0 {
+				same = false
+				break
+			}
+		}
+		if same {
+			for i := range o.items {
+				s.acc.items[i].Milli = satAdd(s.acc.items[i].Milli, o.items[i].Milli)
+			}
+			return
+		}
+	}
+	s.acc = s.acc.Add(o) // a new slice, owned
+}
+
+// Resources is the sum so far; it must not be changed while the Sum is
+// used.
+func (s *Sum) Resources() Resources { return s.acc }
+
 // Subtract returns r minus o. It never goes negative: scalars are clamped at
 // zero, and only the ranges and set items present in r are removed. Use
 // Contains first where an over-subtraction must be reported.

@@ -347,3 +347,35 @@ func TestFormatMilli(t *testing.T) {
 		}
 	}
 }
+
+// TestSum: Sum gives what repeated Add gives, and never changes its
+// operands, for scalars (added in place) and mixed kinds alike.
+func TestSum(t *testing.T) {
+	parse := func(s string) Resources {
+		r, err := Parse(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	list := []Resources{parse("cpus:1;mem:10"), parse("cpus:0.5;mem:5"), parse("cpus:2;mem:1"),
+		parse("cpus:1;disk:3"), parse("ports:[1-2]"), parse("cpus:1;mem:1"), {}, parse("ports:[5-6];cpus:1")}
+	before := make([]string, len(list))
+	for i, r := range list {
+		before[i] = r.String()
+	}
+	var want Resources
+	var s Sum
+	for _, r := range list {
+		want = want.Add(r)
+		s.Add(r)
+	}
+	if !s.Resources().Equal(want) {
+		t.Errorf("Sum %s, Add %s", s.Resources(), want)
+	}
+	for i, r := range list {
+		if r.String() != before[i] {
+			t.Errorf("operand %d changed: %s, was %s", i, r, before[i])
+		}
+	}
+}
