@@ -362,7 +362,7 @@ func New(cfg Config, logger *slog.Logger) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	az, err := newAgentAuthorizer(cfg.ACLs, cfg.Authorizer, logger)
+	az, err := authz.Local(cfg.ACLs, cfg.Authorizer, "authorizer", logger)
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"fmt"
-	"log/slog"
 	"net/http"
 	"path"
 	"sync"
@@ -19,32 +18,12 @@ import (
 // on /files, and the nested-container actions of the operator API, with
 // the implicit rights of an executor's token on its own container.
 
-func newAgentAuthorizer(acls, authorizer string, log *slog.Logger) (*authz.Authorizer, error) {
-	if authorizer != "" && authorizer != "local" {
-		return nil, fmt.Errorf("Authorizer '%s' not found: Agora has only the 'local' authorizer (--authorizer)", authorizer)
-	}
-	if acls == "" {
-		return nil, nil
-	}
-	a, err := authz.Load(acls, log)
-	if err != nil {
-		return nil, err
-	}
-	return authz.New(a), nil
+func (a *Agent) viewerOf(r *http.Request) *authz.Viewer {
+	return a.authz.Viewer(auth.RequestSubject(r))
 }
-
-// subjectOf is a request's ACL subject, nil when it did not authenticate.
-func subjectOf(r *http.Request) *auth.Subject {
-	if s, ok := auth.SubjectOf(r.Context()); ok {
-		return &s
-	}
-	return nil
-}
-
-func (a *Agent) viewerOf(r *http.Request) *authz.Viewer { return a.authz.Viewer(subjectOf(r)) }
 
 func (a *Agent) allowed(r *http.Request, action authz.Action, object *string) bool {
-	return a.authz.Allowed(authz.Request{Action: action, Subject: subjectOf(r), Object: object})
+	return a.authz.Allowed(authz.Request{Action: action, Subject: auth.RequestSubject(r), Object: object})
 }
 
 // endpointDenied answers 403 when the request may not GET an
@@ -153,7 +132,7 @@ func (a *Agent) authorizeCall(w http.ResponseWriter, r *http.Request, c *agentap
 		return true
 	}
 	target := callContainer(c)
-	if s := subjectOf(r); s != nil && s.Value == "" && len(s.Claims) > 0 {
+	if s := auth.RequestSubject(r); s != nil && s.Value == "" && len(s.Claims) > 0 {
 		// An executor's token: only its implicit calls, under its own
 		// container.
 		if implicitExecutorCalls[c.GetType()] && target != nil && rootContainer(target) == s.Claims["cid"] {

@@ -6,6 +6,7 @@ package auth
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 )
 
 // Subject is who a request authenticated as: a principal value (Basic),
@@ -47,6 +48,15 @@ func WithSubject(ctx context.Context, s Subject) context.Context {
 func SubjectOf(ctx context.Context) (Subject, bool) {
 	s, ok := ctx.Value(subjectKey{}).(Subject)
 	return s, ok
+}
+
+// RequestSubject is the subject a request authenticated as, nil when it
+// did not (the ACLs' "no principal").
+func RequestSubject(r *http.Request) *Subject {
+	if s, ok := SubjectOf(r.Context()); ok {
+		return &s
+	}
+	return nil
 }
 
 // Principal returns the principal value a request authenticated as, and

@@ -1,6 +1,8 @@
 package authz
 
 import (
+	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 
@@ -20,6 +22,23 @@ func New(acls *ACLs) *Authorizer {
 		return nil
 	}
 	return &Authorizer{acls: acls}
+}
+
+// Local is the authorizer of a daemon's flags: --acls (inline JSON, a
+// path or file://) with --authorizers (--authorizer on the agent), whose
+// only value is Mesos's "local"; nil without --acls.
+func Local(acls, authorizer, flag string, log *slog.Logger) (*Authorizer, error) {
+	if authorizer != "" && authorizer != "local" {
+		return nil, fmt.Errorf("Authorizer '%s' not found: Agora has only the 'local' authorizer (--%s)", authorizer, flag)
+	}
+	if acls == "" {
+		return nil, nil
+	}
+	a, err := Load(acls, log)
+	if err != nil {
+		return nil, err
+	}
+	return New(a), nil
 }
 
 // Enabled reports whether there is an authorizer at all (filters can

@@ -31,7 +31,7 @@ func (m *Master) handleAgentAPI(w http.ResponseWriter, r *http.Request) {
 			textError(w, http.StatusNotAcceptable, "Expecting 'Accept' to allow application/json or application/x-protobuf")
 			return
 		}
-		if !m.allowed(authz.RegisterAgents, requestSubject(r), nil) {
+		if !m.allowed(authz.RegisterAgents, auth.RequestSubject(r), nil) {
 			// Mesos refuses in silence and the agent retries; Agora says
 			// why, and the agent still retries (the ACLs may change).
 			who := "without a principal"

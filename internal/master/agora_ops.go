@@ -3,6 +3,7 @@ package master
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/agora-dev/agora/internal/auth"
 	"github.com/agora-dev/agora/internal/authz"
 	"mime"
 	"net/http"
@@ -80,7 +81,7 @@ func (m *Master) handleKillTask(w http.ResponseWriter, r *http.Request) {
 			}
 		case 1:
 			f := candidates[0]
-			if !m.allowed(authz.TeardownFrameworks, requestSubject(r), principalObject(f.info)) {
+			if !m.allowed(authz.TeardownFrameworks, auth.RequestSubject(r), principalObject(f.info)) {
 				status, msg = http.StatusForbidden, fmt.Sprintf("Not authorized to kill task %s of framework %s (teardown_frameworks)", req.TaskID, f.id)
 				return
 			}

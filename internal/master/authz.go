@@ -2,7 +2,6 @@ package master
 
 import (
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -19,21 +18,6 @@ import (
 // (teardown_frameworks, view_flags, get_endpoints, mark_agents_gone,
 // register_agents) and the view_* filters of /state and the operator API.
 
-// newAuthorizer builds the local authorizer of --acls (nil without it).
-func newAuthorizer(acls, authorizers string, log *slog.Logger) (*authz.Authorizer, error) {
-	if authorizers != "" && authorizers != "local" {
-		return nil, fmt.Errorf("Authorizer '%s' not found: Agora has only the 'local' authorizer (--authorizers)", authorizers)
-	}
-	if acls == "" {
-		return nil, nil
-	}
-	a, err := authz.Load(acls, log)
-	if err != nil {
-		return nil, err
-	}
-	return authz.New(a), nil
-}
-
 // frameworkSubject is the ACL subject of a framework's actions: its
 // FrameworkInfo.principal (the authenticated one when authentication is
 // on), none when it has no principal.
@@ -42,15 +26,6 @@ func frameworkSubject(info *mesos.FrameworkInfo) *auth.Subject {
 		return nil
 	}
 	return &auth.Subject{Value: info.GetPrincipal()}
-}
-
-// requestSubject is the ACL subject of an HTTP request: who it
-// authenticated as, none when its realm has no authenticator.
-func requestSubject(r *http.Request) *auth.Subject {
-	if s, ok := auth.SubjectOf(r.Context()); ok {
-		return &s
-	}
-	return nil
 }
 
 // allowed asks the master's authorizer.
@@ -120,13 +95,13 @@ type viewer = authz.Viewer
 
 // viewerOf is the viewer of a request, nil without an authorizer.
 func (m *Master) viewerOf(r *http.Request) *viewer {
-	return m.authz.Viewer(requestSubject(r))
+	return m.authz.Viewer(auth.RequestSubject(r))
 }
 
 // endpointDenied answers 403 when the request's subject may not GET an
 // authorizable endpoint (get_endpoints), and says whether it did.
 func (m *Master) endpointDenied(w http.ResponseWriter, r *http.Request, path string) bool {
-	if m.allowed(authz.GetEndpoints, requestSubject(r), authz.Object(path)) {
+	if m.allowed(authz.GetEndpoints, auth.RequestSubject(r), authz.Object(path)) {
 		return false
 	}
 	textError(w, http.StatusForbidden, "403 Forbidden.")

@@ -133,7 +133,7 @@ func New(cfg Config, logger *slog.Logger) (*Master, error) {
 	if err != nil {
 		return nil, err
 	}
-	az, err := newAuthorizer(cfg.ACLs, cfg.Authorizers, logger.With("component", "master"))
+	az, err := authz.Local(cfg.ACLs, cfg.Authorizers, "authorizers", logger.With("component", "master"))
 	if err != nil {
 		return nil, err
 	}

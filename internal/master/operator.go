@@ -2,6 +2,7 @@ package master
 
 import (
 	"fmt"
+	"github.com/agora-dev/agora/internal/auth"
 	"github.com/agora-dev/agora/internal/authz"
 	"maps"
 	"net/http"
@@ -145,7 +146,7 @@ func (m *Master) serveOperatorAction(w http.ResponseWriter, r *http.Request, cal
 				status, msg = http.StatusBadRequest, "No framework found with specified ID "+id
 				return
 			}
-			if !m.allowed(authz.TeardownFrameworks, requestSubject(r), principalObject(f.info)) {
+			if !m.allowed(authz.TeardownFrameworks, auth.RequestSubject(r), principalObject(f.info)) {
 				status, msg = http.StatusForbidden, "403 Forbidden."
 				return
 			}
@@ -157,7 +158,7 @@ func (m *Master) serveOperatorAction(w http.ResponseWriter, r *http.Request, cal
 			textError(w, http.StatusBadRequest, "Failed to validate master::Call: Expecting 'mark_agent_gone' to be present")
 			return
 		}
-		if !m.allowed(authz.MarkAgentsGone, requestSubject(r), nil) {
+		if !m.allowed(authz.MarkAgentsGone, auth.RequestSubject(r), nil) {
 			textError(w, http.StatusForbidden, "403 Forbidden.")
 			return
 		}

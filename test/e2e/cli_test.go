@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,10 +21,17 @@ import (
 // stderr and exit status.
 func agora(t *testing.T, master string, args ...string) (string, string, int) {
 	t.Helper()
+	return agoraEnv(t, []string{"AGORA_MASTER=" + master}, args...)
+}
+
+// agoraEnv runs the agora binary with variables added to its environment,
+// and returns its stdout, stderr and exit status.
+func agoraEnv(t *testing.T, env []string, args ...string) (string, string, int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, agoraBin, args...)
-	cmd.Env = append(cmd.Environ(), "AGORA_MASTER="+master)
+	cmd.Env = append(cmd.Environ(), env...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
@@ -34,6 +43,16 @@ func agora(t *testing.T, master string, args ...string) (string, string, int) {
 		t.Fatalf("agora %v: %v", args, err)
 	}
 	return o.String(), e.String(), code
+}
+
+// writeFile writes a file of the test (mode 0600) and returns its path.
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func mustAgora(t *testing.T, master string, args ...string) string {

@@ -1,13 +1,8 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,13 +17,7 @@ import (
 // the agent nor through the master's proxy.
 func TestSecurityACLs(t *testing.T) {
 	dir := t.TempDir()
-	file := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	file := func(name, content string) string { return writeFile(t, dir, name, content) }
 	creds := file("credentials.json", `{"credentials":[{"principal":"ops","secret":"o"},{"principal":"dev","secret":"d"},{"principal":"agent","secret":"a"}]}`)
 	acls := file("acls.json", `{
 	  "permissive": false,
@@ -77,20 +66,9 @@ func TestSecurityACLs(t *testing.T) {
 	})
 
 	run := func(principal, secret string, args ...string) (string, int) {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, agoraBin, append([]string{"run", "--master=" + master, "--timeout=20s"}, args...)...)
-		cmd.Env = append(os.Environ(), "AGORA_PRINCIPAL="+principal, "AGORA_SECRET="+secret)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		err := cmd.Run()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return out.String(), ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return out.String(), 0
+		o, e, code := agoraEnv(t, []string{"AGORA_PRINCIPAL=" + principal, "AGORA_SECRET=" + secret},
+			append([]string{"run", "--master=" + master, "--timeout=20s"}, args...)...)
+		return o + e, code
 	}
 	if out, code := run("dev", "d", "--role=prod", "--", "true"); code == 0 || !strings.Contains(out, "Not authorized to register framework") {
 		t.Errorf("dev under role prod: exit %d\n%s", code, out)

@@ -1,12 +1,9 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -21,13 +18,7 @@ import (
 // credential stops with an error and is never admitted.
 func TestSecurityAuthn(t *testing.T) {
 	dir := t.TempDir()
-	file := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	file := func(name, content string) string { return writeFile(t, dir, name, content) }
 	creds := file("credentials.json", `{"credentials":[{"principal":"ops","secret":"ops-secret"},{"principal":"agent","secret":"agent-secret"}]}`)
 	good := file("agent.json", `{"principal":"agent","secret":"agent-secret"}`)
 	bad := file("bad.json", `{"principal":"agent","secret":"guess"}`)
@@ -121,20 +112,8 @@ func TestSecurityAuthn(t *testing.T) {
 	})
 
 	run := func(env []string, args ...string) (string, int) {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, agoraBin, append([]string{"run", "--master=" + master}, args...)...)
-		cmd.Env = append(os.Environ(), env...)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		err := cmd.Run()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return out.String(), ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return out.String(), 0
+		o, e, code := agoraEnv(t, env, append([]string{"run", "--master=" + master}, args...)...)
+		return o + e, code
 	}
 	if out, code := run(nil, "--principal=ops", "--secret_file="+secret, "--", "echo", "authenticated"); code != 0 ||
 		!strings.Contains(out, "authenticated") || !strings.Contains(out, "TASK_FINISHED") {
