@@ -13,7 +13,11 @@ import (
 
 // stateMaster is a master holding n running tasks in 10 frameworks, for
 // the /master/state benchmark.
-func stateMaster(b testing.TB, n int) *Master {
+func stateMaster(b testing.TB, n int) *Master { return stateMasterAgents(b, n, 0) }
+
+// stateMasterAgents is stateMaster with the tasks spread over agents
+// (cpus:16;mem:65536, two attributes each).
+func stateMasterAgents(b testing.TB, n, agents int) *Master {
 	b.Helper()
 	cfg := DefaultConfig()
 	cfg.Port = 0
@@ -37,13 +41,37 @@ func stateMaster(b testing.TB, n int) *Master {
 		}
 		m.frameworks[id] = fw
 	}
+	total, _ := resources.Parse("cpus:16;mem:65536;disk:100000;ports:[31000-32000]")
+	for i := range agents {
+		id := fmt.Sprintf("agent-%d", i)
+		m.agents[id] = &agent{id: id, endpoint: fmt.Sprintf("10.0.%d.%d:5051", i/250, i%250), total: total, version: "1.12.0",
+			info: &mesos.AgentInfo{Hostname: proto.String(id), Attributes: []*mesos.Attribute{
+				{Name: proto.String("rack"), Type: mesos.Value_TEXT.Enum(), Text: &mesos.Value_Text{Value: proto.String("r1")}}}},
+			registeredTime: time.Now(), tasks: map[string]map[string]*task{}}
+	}
+	if agents > 0 {
+		for _, f := range m.frameworks {
+			for tid, t := range f.tasks {
+				a := m.agents[fmt.Sprintf("agent-%d", len(tid)%agents)]
+				if a.tasks[f.id] == nil {
+					a.tasks[f.id] = map[string]*task{}
+				}
+				a.tasks[f.id][tid] = t
+			}
+		}
+	}
 	return m
 }
 
 // BenchmarkStateJSON is /master/state's encoding of 200,000 running tasks
-// (without the HTTP transfer): go test -run '^$' -bench StateJSON ./internal/master/
+// (without the HTTP transfer), and with them on 20,000 agents:
+// go test -run '^$' -bench StateJSON ./internal/master/
 func BenchmarkStateJSON(b *testing.B) {
-	m := stateMaster(b, 200000)
+	b.Run("tasks=200000", func(b *testing.B) { benchState(b, stateMaster(b, 200000)) })
+	b.Run("agents=20000,tasks=200000", func(b *testing.B) { benchState(b, stateMasterAgents(b, 200000, 20000)) })
+}
+
+func benchState(b *testing.B, m *Master) {
 	b.ResetTimer()
 	var size int
 	for range b.N {

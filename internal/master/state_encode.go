@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/agora-dev/agora/internal/resources"
@@ -190,22 +191,62 @@ func appendResources(b []byte, r resources.Resources) []byte {
 	return append(b, '}')
 }
 
-// appendResourceMap is appendResources for any resources.
+// appendResourceMap is appendResources for any resources: scalars summed
+// by name (cpus, disk, gpus and mem always present), ranges as
+// "[a-b, c-d]", sets as "{a, b}", keys sorted.
 func appendResourceMap(b []byte, r resources.Resources) []byte {
-	m := resourceMap(r)
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+	type entry struct {
+		name   string
+		scalar float64
+		ranges []resources.Range
+		set    []string
+		kind   resources.Kind
 	}
-	slices.Sort(keys)
+	entries := []entry{{name: "cpus"}, {name: "disk"}, {name: "gpus"}, {name: "mem"}}
+	find := func(name string, kind resources.Kind) *entry {
+		for i := range entries {
+			if entries[i].name == name {
+				return &entries[i]
+			}
+		}
+		entries = append(entries, entry{name: name, kind: kind})
+		return &entries[len(entries)-1]
+	}
+	for e := range r.All() {
+		x := find(e.Name, e.Kind)
+		switch e.Kind {
+		case resources.KindScalar:
+			x.scalar += e.Value()
+			x.kind = resources.KindScalar
+		case resources.KindRanges:
+			x.ranges = append(x.ranges, e.Ranges...)
+			x.kind = resources.KindRanges
+		case resources.KindSet:
+			x.set = append(x.set, e.Set...)
+			x.kind = resources.KindSet
+		}
+	}
+	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.name, b.name) })
 	b = append(b, '{')
-	for i, k := range keys {
-		b = appendKey(b, k, i == 0)
-		switch v := m[k].(type) {
-		case float64:
-			b = appendFloat(b, v)
-		case string:
-			b = appendString(b, v)
+	for i, x := range entries {
+		b = appendKey(b, x.name, i == 0)
+		switch x.kind {
+		case resources.KindRanges:
+			var v []byte
+			v = append(v, '[')
+			for j, rg := range x.ranges {
+				if j > 0 {
+					v = append(v, ", "...)
+				}
+				v = strconv.AppendUint(v, rg.Begin, 10)
+				v = append(v, '-')
+				v = strconv.AppendUint(v, rg.End, 10)
+			}
+			b = appendString(b, string(append(v, ']')))
+		case resources.KindSet:
+			b = appendString(b, "{"+strings.Join(x.set, ", ")+"}")
+		default:
+			b = appendFloat(b, x.scalar)
 		}
 	}
 	return append(b, '}')

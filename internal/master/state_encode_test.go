@@ -3,7 +3,9 @@ package master
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"testing"
+	"time"
 
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
 	"github.com/agora-dev/agora/internal/resources"
@@ -112,5 +114,81 @@ func TestStateDoc(t *testing.T) {
 	}
 	if len(doc.Frameworks) != 10 || n != 100 || doc.CompletedFrameworks == nil || doc.Slaves == nil || doc.Hostname == "" {
 		t.Errorf("state: %d frameworks, %d tasks, completed %v, slaves %v, hostname %q", len(doc.Frameworks), n, doc.CompletedFrameworks, doc.Slaves, doc.Hostname)
+	}
+}
+
+// agentJSONOracle is the map form of an agent of /master/state, which
+// appendAgent must write the same bytes as.
+func agentJSONOracle(a *agent) jsonObject {
+	var used, offered resources.Resources
+	for _, tasks := range a.tasks {
+		for _, t := range tasks {
+			if !t.resourcesFreed {
+				used = used.Add(t.resources)
+			}
+		}
+	}
+	for _, execs := range a.executors {
+		for _, e := range execs {
+			used = used.Add(e.resources)
+		}
+	}
+	for _, o := range a.offers {
+		offered = offered.Add(o.resources)
+	}
+	var caps []string
+	for _, c := range a.info.GetCapabilities() {
+		caps = append(caps, c.GetType().String())
+	}
+	host, port := splitEndpoint(a.endpoint)
+	o := jsonObject{
+		"id":                   a.id,
+		"hostname":             a.info.GetHostname(),
+		"port":                 port,
+		"pid":                  fmt.Sprintf("slave(1)@%s:%d", host, port),
+		"attributes":           attributeMap(a.info.GetAttributes()),
+		"registered_time":      secs(a.registeredTime),
+		"resources":            resourceMap(a.total),
+		"used_resources":       resourceMap(used),
+		"offered_resources":    resourceMap(offered),
+		"reserved_resources":   reservedMap(a.total),
+		"unreserved_resources": resourceMap(a.total.Unreserved()),
+		"active":               a.stream != nil,
+		"deactivated":          false,
+		"version":              a.version,
+		"capabilities":         nonNil(caps),
+	}
+	if !a.reregisteredTime.IsZero() {
+		o["reregistered_time"] = secs(a.reregisteredTime)
+	}
+	return o
+}
+
+// TestAgentDoc: an agent encodes as its map form did.
+func TestAgentDoc(t *testing.T) {
+	m := stateMaster(t, 0)
+	total, _ := resources.Parse("cpus:4;mem:1024;disk:100;ports:[31000-31100]")
+	reserved, _ := resources.Parse("cpus:1;mem:64")
+	total = total.Add(reserved.Reserve("prod"))
+	used, _ := resources.Parse("cpus:0.5;mem:32")
+	for _, a := range []*agent{
+		{id: "S0", endpoint: "10.0.0.1:5051", total: total, version: "1.12.0",
+			info: &mesos.AgentInfo{Hostname: proto.String("h<1>"), Attributes: []*mesos.Attribute{
+				{Name: proto.String("rack"), Type: mesos.Value_TEXT.Enum(), Text: &mesos.Value_Text{Value: proto.String("r1")}},
+				{Name: proto.String("n"), Type: mesos.Value_SCALAR.Enum(), Scalar: &mesos.Value_Scalar{Value: proto.Float64(2.5)}}},
+				Capabilities: []*mesos.AgentInfo_Capability{{Type: mesos.AgentInfo_Capability_MULTI_ROLE.Enum()}}},
+			registeredTime: time.Unix(1764770000, 123000000), reregisteredTime: time.Unix(1764770100, 0),
+			tasks:     map[string]map[string]*task{"f": {"t": {resources: used}, "u": {resources: used, resourcesFreed: true}}},
+			executors: map[string]map[string]*executor{"f": {"e": {resources: used}}},
+			offers:    map[string]*offer{"o": {resources: used}}},
+		{id: "S1", endpoint: "bad", info: &mesos.AgentInfo{}},
+	} {
+		want, err := json.Marshal(agentJSONOracle(a))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := m.appendAgent(nil, a); !bytes.Equal(got, want) {
+			t.Errorf("appendAgent:\n got %s\nwant %s", got, want)
+		}
 	}
 }

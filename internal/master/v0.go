@@ -45,8 +45,14 @@ func (m *Master) v0Routes(mux *http.ServeMux) {
 		return encodedJSON(append(b, '}'))
 	})
 	get([]string{"/master/slaves", "/slaves"}, func(v *viewer) any {
-		st := m.stateJSON(v)
-		return jsonObject{"slaves": st["slaves"], "recovered_slaves": st["recovered_slaves"]}
+		rec, err := json.Marshal(m.recoveredAgentsJSON())
+		if err != nil {
+			rec = []byte("[]")
+		}
+		b := append([]byte(`{"recovered_slaves":`), rec...)
+		b = appendKey(b, "slaves", false)
+		b = m.appendAgents(b)
+		return encodedJSON(append(b, '}'))
 	})
 	get([]string{"/metrics/snapshot"}, func(*viewer) any { return m.metricsSnapshot() })
 	mux.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) {

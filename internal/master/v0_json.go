@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -281,49 +282,114 @@ func nonNil(s []string) []string {
 	return s
 }
 
-func (m *Master) agentJSON(a *agent) jsonObject {
-	var used, offered resources.Resources
+// appendAgent appends an agent of /master/state, its keys sorted as
+// encoding/json sorted the map form's.
+func (m *Master) appendAgent(b []byte, a *agent) []byte {
+	var used, offered resources.Sum
 	for _, tasks := range a.tasks {
 		for _, t := range tasks {
 			if !t.resourcesFreed {
-				used = used.Add(t.resources)
+				used.Add(t.resources)
 			}
 		}
 	}
 	for _, execs := range a.executors {
 		for _, e := range execs {
-			used = used.Add(e.resources)
+			used.Add(e.resources)
 		}
 	}
 	for _, o := range a.offers {
-		offered = offered.Add(o.resources)
-	}
-	var caps []string
-	for _, c := range a.info.GetCapabilities() {
-		caps = append(caps, c.GetType().String())
+		offered.Add(o.resources)
 	}
 	host, port := splitEndpoint(a.endpoint)
-	o := jsonObject{
-		"id":                   a.id,
-		"hostname":             a.info.GetHostname(),
-		"port":                 port,
-		"pid":                  fmt.Sprintf("slave(1)@%s:%d", host, port),
-		"attributes":           attributeMap(a.info.GetAttributes()),
-		"registered_time":      secs(a.registeredTime),
-		"resources":            resourceMap(a.total),
-		"used_resources":       resourceMap(used),
-		"offered_resources":    resourceMap(offered),
-		"reserved_resources":   reservedMap(a.total),
-		"unreserved_resources": resourceMap(a.total.Unreserved()),
-		"active":               a.stream != nil,
-		"deactivated":          false,
-		"version":              a.version,
-		"capabilities":         nonNil(caps),
+	b = appendKey(append(b, '{'), "active", true)
+	b = strconv.AppendBool(b, a.stream != nil)
+	b = appendKey(b, "attributes", false)
+	b = appendSorted(b, attributeMap(a.info.GetAttributes()))
+	b = appendKey(b, "capabilities", false)
+	b = append(b, '[')
+	for i, c := range a.info.GetCapabilities() {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, c.GetType().String())
 	}
+	b = append(b, ']')
+	b = appendKey(b, "deactivated", false)
+	b = append(b, "false"...)
+	b = appendKey(b, "hostname", false)
+	b = appendString(b, a.info.GetHostname())
+	b = appendKey(b, "id", false)
+	b = appendString(b, a.id)
+	b = appendKey(b, "offered_resources", false)
+	b = appendResources(b, offered.Resources())
+	b = appendKey(b, "pid", false)
+	b = appendString(b, "slave(1)@"+host+":"+strconv.Itoa(port))
+	b = appendKey(b, "port", false)
+	b = strconv.AppendInt(b, int64(port), 10)
+	b = appendKey(b, "registered_time", false)
+	b = appendFloat(b, secs(a.registeredTime))
 	if !a.reregisteredTime.IsZero() {
-		o["reregistered_time"] = secs(a.reregisteredTime)
+		b = appendKey(b, "reregistered_time", false)
+		b = appendFloat(b, secs(a.reregisteredTime))
 	}
-	return o
+	b = appendKey(b, "reserved_resources", false)
+	b = append(b, '{')
+	n := 0
+	for _, role := range a.total.Roles() {
+		if role == resources.Unreserved {
+			continue
+		}
+		b = appendKey(b, role, n == 0)
+		b = appendResources(b, a.total.ReservedFor(role))
+		n++
+	}
+	b = append(b, '}')
+	b = appendKey(b, "resources", false)
+	b = appendResources(b, a.total)
+	b = appendKey(b, "unreserved_resources", false)
+	b = appendResources(b, a.total.Unreserved())
+	b = appendKey(b, "used_resources", false)
+	b = appendResources(b, used.Resources())
+	b = appendKey(b, "version", false)
+	b = appendString(b, a.version)
+	return append(b, '}')
+}
+
+// appendAgents appends the JSON array of every agent.
+func (m *Master) appendAgents(b []byte) []byte {
+	b = append(b, '[')
+	n := 0
+	for _, a := range m.agents {
+		if n > 0 {
+			b = append(b, ',')
+		}
+		n++
+		b = m.appendAgent(b, a)
+	}
+	return append(b, ']')
+}
+
+// appendSorted appends a small map of numbers and strings, keys sorted.
+func appendSorted(b []byte, o jsonObject) []byte {
+	keys := slices.Sorted(maps.Keys(o))
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(appendString(b, k), ':')
+		switch v := o[k].(type) {
+		case float64:
+			b = appendFloat(b, v)
+		case string:
+			b = appendString(b, v)
+		default:
+			q, _ := json.Marshal(v)
+			b = append(b, q...)
+		}
+	}
+	return append(b, '}')
 }
 
 // stateDoc is /master/state as v may see it, encoded: the fields of
@@ -337,23 +403,23 @@ func (m *Master) stateDoc(v *viewer) []byte {
 	for _, f := range m.frameworks {
 		tasks += len(f.tasks) + len(f.completedTasks)
 	}
-	b := make([]byte, 0, len(head)+300*tasks+4096)
+	b := make([]byte, 0, len(head)+300*tasks+700*len(m.agents)+4096)
 	b = append(b, head[:len(head)-1]...)
 	b = append(b, ',')
 	b = appendKey(b, "completed_frameworks", true)
 	b = m.appendFrameworks(b, m.completedFrameworks, v)
 	b = appendKey(b, "frameworks", false)
 	b = m.appendFrameworks(b, m.sortedFrameworks(), v)
+	b = appendKey(b, "slaves", false)
+	b = m.appendAgents(b)
 	return append(b, '}')
 }
 
 // stateJSON is /master/state as v may see it, without its frameworks
 // (stateDoc adds them).
 func (m *Master) stateJSON(v *viewer) jsonObject {
-	slaves := []jsonObject{}
 	active, inactive := 0, 0
 	for _, a := range m.agents {
-		slaves = append(slaves, m.agentJSON(a))
 		if a.stream != nil {
 			active++
 		} else {
@@ -377,7 +443,6 @@ func (m *Master) stateJSON(v *viewer) jsonObject {
 		"leader":                  m.info.GetPid(),
 		"leader_info":             protoJSON(m.info),
 		"flags":                   m.flags(),
-		"slaves":                  slaves,
 		"recovered_slaves":        m.recoveredAgentsJSON(),
 		"orphan_tasks":            []jsonObject{},
 		"unregistered_frameworks": []string{},
