@@ -116,7 +116,7 @@ var mesosFlags = flags.Options{
 		"executor_secret_key":          "jwt_secret_key",
 	},
 	// Paths that the flag's owner reads itself (Mesos's Path flags).
-	Verbatim: []string{"master", "masters", "credentials", "credential", "http_credentials", "jwt_secret_key", "acls"},
+	Verbatim: []string{"master", "masters", "credentials", "credential", "http_credentials", "jwt_secret_key", "acls", "raft_secret_file"},
 }
 
 // parse parses flags, printing errors the way users expect.
@@ -238,6 +238,7 @@ func masterAuthFlags(fs *flag.FlagSet, a *master.AuthConfig) {
 	fs.StringVar(&a.RateLimits, "rate_limits", "",
 		`per-principal rate of scheduler calls, Mesos's JSON (inline, path or file://): {"limits":[{"principal":"p","qps":50,"capacity":100}],"aggregate_default_qps":20}; over it a call gets 429 with Retry-After`)
 	fs.IntVar(&a.MaxStreamsPerPrincipal, "max_streams_per_principal", 0, "most SUBSCRIBE streams one principal may hold open (0: no cap); over it 429")
+	fs.StringVar(&a.RaftSecretFile, "raft_secret_file", "", "path of the secret every master of the group shares: Raft connections without it are refused")
 }
 
 func masterACLFlags(fs *flag.FlagSet, c *master.Config) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/agora-dev/agora/internal/auth"
 	"github.com/agora-dev/agora/internal/ratelimit"
+	"github.com/agora-dev/agora/internal/registry"
 )
 
 // The master's HTTP realms (docs/mesos-security.md §4.4).
@@ -38,6 +39,10 @@ type AuthConfig struct {
 	// SUBSCRIBE streams of one principal (0: no cap).
 	RateLimits             string
 	MaxStreamsPerPrincipal int
+	// RaftSecretFile is the path of the group's shared secret
+	// (--raft_secret_file): masters prove they know it on every Raft
+	// connection, and refuse connections that do not.
+	RaftSecretFile string
 }
 
 // authn is the master's built authentication.
@@ -45,10 +50,18 @@ type authn struct {
 	readonly, readwrite, scheduler, agents *auth.Realm
 	limiter                                *ratelimit.Limiter
 	streams                                *ratelimit.Streams
+	raftKey                                []byte // nil: Raft connections are not authenticated
 }
 
 func newAuthn(c AuthConfig, log *slog.Logger) (*authn, error) {
 	a := &authn{streams: ratelimit.NewStreams(c.MaxStreamsPerPrincipal)}
+	if c.RaftSecretFile != "" {
+		key, err := auth.LoadKey(c.RaftSecretFile, "raft_secret_file", log)
+		if err != nil {
+			return nil, err
+		}
+		a.raftKey = key
+	}
 	if c.RateLimits != "" {
 		rl, err := ratelimit.Parse(c.RateLimits)
 		if err != nil {
@@ -168,9 +181,15 @@ func (m *Master) openWarning() string {
 }
 
 // warnIfOpen says loudly, in the log, that a master is open (the console
-// says it too: /agora/v1/leader).
+// says it too: /agora/v1/leader), or that its group's Raft connections
+// are while the rest is closed.
 func (m *Master) warnIfOpen() {
 	if w := m.openWarning(); w != "" {
 		m.log.Warn("SECURITY: " + w)
+		return
+	}
+	if len(m.cfg.Masters) > 1 && m.authn.raftKey == nil && !(m.cfg.TLS.On() && m.cfg.TLS.RequireClientCert) {
+		m.log.Warn("SECURITY: the group's Raft connections (" + registry.RaftPath + ") are not authenticated: anyone who reaches a master's port " +
+			"can join its registry's consensus. Give every master the same --raft_secret_file, or require client certificates (LIBPROCESS_SSL_REQUIRE_CLIENT_CERT)")
 	}
 }

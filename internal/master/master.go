@@ -198,6 +198,7 @@ func New(cfg Config, logger *slog.Logger) (*Master, error) {
 	}
 	m.raftLayer = registry.NewHTTPStreamLayer(self, net.ParseIP(cfg.IP))
 	m.raftLayer.TLS = &m.cfg.TLS
+	m.raftLayer.Key = an.raftKey
 	m.srv = &http.Server{Handler: m.routes(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: httpapi.IdleTimeout,
 		ErrorLog: slog.NewLogLogger(m.log.Handler(), slog.LevelDebug)}
 	if err := m.openRegistry(); err != nil {

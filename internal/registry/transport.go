@@ -3,11 +3,16 @@ package registry
 import (
 	"bufio"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"github.com/agora-dev/agora/internal/tlsconf"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -51,6 +56,9 @@ type HTTPStreamLayer struct {
 	// TLS, when on, wraps the connections Dial opens (the listening side
 	// is the master's HTTP server, on TLS already).
 	TLS *tlsconf.Config
+	// Key, when set, is the group's shared secret: Dial proves it knows
+	// it and ServeHTTP refuses (401) a connection that does not.
+	Key []byte
 
 	once   sync.Once
 	closed chan struct{}
@@ -78,6 +86,13 @@ func (l *HTTPStreamLayer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet || r.Header.Get("Upgrade") != raftProtocol {
 		http.Error(w, "Expecting a GET with 'Upgrade: "+raftProtocol+"'", http.StatusBadRequest)
 		return
+	}
+	if l.Key != nil {
+		got, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if subtle.ConstantTimeCompare([]byte(got), []byte(raftToken(l.Key))) != 1 {
+			http.Error(w, "Raft connections of this group need its --raft_secret_file", http.StatusUnauthorized)
+			return
+		}
 	}
 	select {
 	case <-l.closed:
@@ -142,8 +157,12 @@ func (l *HTTPStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration
 		return nil, err
 	}
 	_ = conn.SetDeadline(time.Now().Add(timeout))
-	req := fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: %s\r\n\r\n",
-		RaftPath, address, raftProtocol)
+	authz := ""
+	if l.Key != nil {
+		authz = "Authorization: Bearer " + raftToken(l.Key) + "\r\n"
+	}
+	req := fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: %s\r\n%s\r\n",
+		RaftPath, address, raftProtocol, authz)
 	if _, err := conn.Write([]byte(req)); err != nil {
 		_ = conn.Close()
 		return nil, err
@@ -161,6 +180,14 @@ func (l *HTTPStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration
 	}
 	_ = conn.SetDeadline(time.Time{})
 	return &bufferedConn{Conn: conn, r: br}, nil
+}
+
+// raftToken is what proves a master knows the group's key: an HMAC of
+// the protocol name, so the key itself never travels.
+func raftToken(key []byte) string {
+	h := hmac.New(sha256.New, key)
+	h.Write([]byte(raftProtocol))
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // bufferedConn reads through the buffer that parsed the HTTP exchange, in

@@ -134,3 +134,28 @@ func TestSecurityAuthn(t *testing.T) {
 		t.Errorf("agora agents with credentials: %v\n%s", err, out)
 	}
 }
+
+// TestSecurityRaftSecret: a group of three masters sharing
+// --raft_secret_file elects a leader, survives losing it, and refuses a
+// Raft connection that does not know the secret (401).
+func TestSecurityRaftSecret(t *testing.T) {
+	secret := writeFile(t, t.TempDir(), "raft.secret", "a secret the three masters share\n")
+	c := startHA(t, 3, 0, "--raft_secret_file="+secret)
+	first := c.waitLeader(20 * time.Second)
+	c.kill9(first)
+	waitFor(t, 30*time.Second, "another leader", func() bool { l := c.leader(); return l >= 0 && l != first })
+	for _, addr := range c.addrs {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/agora/v1/raft", nil)
+		req.Header.Set("Connection", "Upgrade")
+		req.Header.Set("Upgrade", "agora-raft/1")
+		req.Header.Set("Authorization", "Bearer guess")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			continue // the killed master
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s: a Raft upgrade without the secret got %d, want 401", addr, resp.StatusCode)
+		}
+	}
+}
