@@ -159,12 +159,8 @@ func (a *Agent) authorizeCall(w http.ResponseWriter, r *http.Request, c *agentap
 	var user string
 	found := false
 	a.do(r.Context(), func() {
-		for _, f := range a.st.frameworks {
-			for _, e := range f.executors {
-				if e.containerID == root {
-					user, found = authz.ExecutorUser(e.info, f.info), true
-				}
-			}
+		if e := a.st.executorByContainer(root); e != nil {
+			user, found = authz.ExecutorUser(e.info, e.fw.info), true
 		}
 	})
 	if !found {

@@ -400,19 +400,24 @@ func (a *Agent) handleAttachOutput(w http.ResponseWriter, r *http.Request, call 
 	streamOutput(w, r, out, ch)
 }
 
+// executorByContainer is the executor whose top-level container is id, nil
+// when no live framework has it.
+func (s *state) executorByContainer(id string) *executor {
+	for _, f := range s.frameworks {
+		for _, e := range f.executors {
+			if e.containerID == id {
+				return e
+			}
+		}
+	}
+	return nil
+}
+
 // noSwitch answers an attach to a container without a switchboard: 404
 // for an unknown container, 400 for one launched without a tty.
 func (a *Agent) noSwitch(w http.ResponseWriter, r *http.Request, id *mesos.ContainerID) {
 	known := false
-	a.do(r.Context(), func() {
-		for _, f := range a.st.frameworks {
-			for _, e := range f.executors {
-				if e.containerID == id.GetValue() && id.GetParent() == nil {
-					known = true
-				}
-			}
-		}
-	})
+	a.do(r.Context(), func() { known = id.GetParent() == nil && a.st.executorByContainer(id.GetValue()) != nil })
 	if known {
 		httpapi.TextError(w, http.StatusBadRequest, "Container "+switchKey(id)+
 			" was not launched with a TTY (ContainerInfo.tty_info) and has no IO switchboard to attach to")
@@ -522,16 +527,10 @@ func (a *Agent) handleLaunchSession(w http.ResponseWriter, r *http.Request, call
 		runAs string
 	)
 	if !a.do(r.Context(), func() {
-		for _, f := range a.st.frameworks {
-			for _, e := range f.executors {
-				if e.containerID != id.GetParent().GetValue() {
-					continue
-				}
-				found = true
-				if e.proc != nil && e.state < execTerminating && e.container != nil {
-					c, dir, env, runAs = e.container, e.directory, a.st.executorEnv(e), e.runAs
-				}
-			}
+		e := a.st.executorByContainer(id.GetParent().GetValue())
+		found = e != nil
+		if found && e.proc != nil && e.state < execTerminating && e.container != nil {
+			c, dir, env, runAs = e.container, e.directory, a.st.executorEnv(e), e.runAs
 		}
 	}) {
 		httpapi.TextError(w, http.StatusServiceUnavailable, "Agent is shutting down")

@@ -328,13 +328,12 @@ func (r *runner) run(ctx context.Context) int {
 	masters := r.opts.master
 	var client *http.Client
 	if tc.On() {
-		list := strings.Split(masters, ",")
-		for i, m := range list {
-			if m = strings.TrimSpace(m); m != "" && !strings.Contains(m, "://") {
-				list[i] = "https://" + m
-			}
+		bases, err := parseMasterBases(masters, tc.Scheme())
+		if err != nil {
+			r.printf("--master: %v", err)
+			return exitUsage
 		}
-		masters = strings.Join(list, ",")
+		masters = strings.Join(bases, ",")
 		client = &http.Client{Transport: tc.MustTransport(&http.Transport{})}
 	}
 	drv, err := scheduler.NewDriver(scheduler.Config{

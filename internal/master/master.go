@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"github.com/agora-dev/agora/internal/authz"
 	"github.com/agora-dev/agora/internal/httpapi"
+	"github.com/agora-dev/agora/internal/tlsconf"
 	"log/slog"
 	"net"
 	"net/http"
@@ -57,6 +58,7 @@ type Master struct {
 	srvLn         net.Listener
 	sandboxRT     http.RoundTripper
 	forwardClient *http.Client
+	raftDialer    *tlsconf.Dialer // nil: Raft in plaintext
 	proposals     sync.WaitGroup
 	// self is this master's address in its group (host:port).
 	self string
@@ -197,7 +199,7 @@ func New(cfg Config, logger *slog.Logger) (*Master, error) {
 		return nil, err
 	}
 	m.raftLayer = registry.NewHTTPStreamLayer(self, net.ParseIP(cfg.IP))
-	m.raftLayer.TLS = &m.cfg.TLS
+	m.raftLayer.TLS = m.raftDialer
 	m.raftLayer.Key = an.raftKey
 	m.srv = &http.Server{Handler: m.routes(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: httpapi.IdleTimeout,
 		ErrorLog: slog.NewLogLogger(m.log.Handler(), slog.LevelDebug)}

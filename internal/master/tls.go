@@ -23,6 +23,9 @@ func (m *Master) setupTLS() error {
 		return err
 	}
 	m.forwardClient = newForwardClient(fwd)
+	if m.raftDialer, err = m.cfg.TLS.NewDialer(); err != nil {
+		return err
+	}
 	for _, w := range m.cfg.TLS.Warnings() {
 		m.log.Warn("SECURITY: " + w)
 	}

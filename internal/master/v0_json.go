@@ -118,6 +118,19 @@ type frameworkTasks struct {
 // (frameworkJSON) and its task lists (appendTasks).
 func (m *Master) appendFramework(b []byte, f *framework, v *viewer) []byte {
 	o, ft := m.frameworkJSON(f, v)
+	b = appendOpen(b, o)
+	b = appendKey(b, "completed_tasks", true)
+	b = appendTasks(b, ft.completed)
+	b = appendKey(b, "tasks", false)
+	b = appendTasks(b, ft.tasks)
+	b = appendKey(b, "unreachable_tasks", false)
+	b = appendTasks(b, ft.unreachable)
+	return append(b, '}')
+}
+
+// appendOpen appends o as a JSON object left open for more keys: its
+// fields, then a comma when it has any.
+func appendOpen(b []byte, o jsonObject) []byte {
 	head, err := json.Marshal(o)
 	if err != nil || len(head) < 2 {
 		head = []byte("{}")
@@ -126,13 +139,7 @@ func (m *Master) appendFramework(b []byte, f *framework, v *viewer) []byte {
 	if len(head) > 2 {
 		b = append(b, ',')
 	}
-	b = appendKey(b, "completed_tasks", true)
-	b = appendTasks(b, ft.completed)
-	b = appendKey(b, "tasks", false)
-	b = appendTasks(b, ft.tasks)
-	b = appendKey(b, "unreachable_tasks", false)
-	b = appendTasks(b, ft.unreachable)
-	return append(b, '}')
+	return b
 }
 
 // appendFrameworks appends a JSON array of frameworks.
@@ -395,17 +402,12 @@ func appendSorted(b []byte, o jsonObject) []byte {
 // stateDoc is /master/state as v may see it, encoded: the fields of
 // stateJSON with the frameworks appended (appendFrameworks).
 func (m *Master) stateDoc(v *viewer) []byte {
-	head, err := json.Marshal(m.stateJSON(v))
-	if err != nil || len(head) < 2 {
-		head = []byte("{}")
-	}
 	tasks := 0
 	for _, f := range m.frameworks {
 		tasks += len(f.tasks) + len(f.completedTasks)
 	}
-	b := make([]byte, 0, len(head)+300*tasks+700*len(m.agents)+4096)
-	b = append(b, head[:len(head)-1]...)
-	b = append(b, ',')
+	b := make([]byte, 0, 300*tasks+700*len(m.agents)+16384)
+	b = appendOpen(b, m.stateJSON(v))
 	b = appendKey(b, "completed_frameworks", true)
 	b = m.appendFrameworks(b, m.completedFrameworks, v)
 	b = appendKey(b, "frameworks", false)

@@ -53,9 +53,9 @@ type HTTPStreamLayer struct {
 	// listens on one (so that a multi-homed host talks to its group
 	// from the address the group knows).
 	dialer net.Dialer
-	// TLS, when on, wraps the connections Dial opens (the listening side
+	// TLS, when set, wraps the connections Dial opens (the listening side
 	// is the master's HTTP server, on TLS already).
-	TLS *tlsconf.Config
+	TLS *tlsconf.Dialer
 	// Key, when set, is the group's shared secret: Dial proves it knows
 	// it and ServeHTTP refuses (401) a connection that does not.
 	Key []byte

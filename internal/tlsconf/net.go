@@ -149,26 +149,43 @@ func (d *downgrade) RoundTrip(r *http.Request) (*http.Response, error) {
 	return d.t.RoundTrip(plain)
 }
 
-// Dial opens a connection to addr: TLS when on (and, with downgrade, a
-// plaintext one after a failed handshake).
-func (c *Config) Dial(ctx context.Context, d *net.Dialer, addr string) (net.Conn, error) {
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil || !c.On() {
-		return conn, err
+// Dialer opens TCP connections with a configuration's client TLS, its
+// certificates and CAs read once (NewDialer). The nil *Dialer dials in
+// plaintext.
+type Dialer struct {
+	client    *tls.Config
+	downgrade bool
+}
+
+// NewDialer is the Dialer of c; nil when TLS is off.
+func (c *Config) NewDialer() (*Dialer, error) {
+	if !c.On() {
+		return nil, nil
 	}
 	cfg, err := c.Client()
 	if err != nil {
-		_ = conn.Close()
 		return nil, err
 	}
+	return &Dialer{client: cfg, downgrade: c.SupportDowngrade}, nil
+}
+
+// Dial opens a connection to addr: TLS when on (and, with downgrade, a
+// plaintext one after a failed handshake).
+func (dl *Dialer) Dial(ctx context.Context, d *net.Dialer, addr string) (net.Conn, error) {
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil || dl == nil {
+		return conn, err
+	}
+	cfg := dl.client
 	if cfg.ServerName == "" {
 		host, _, _ := net.SplitHostPort(addr)
+		cfg = cfg.Clone()
 		cfg.ServerName = host
 	}
 	tc := tls.Client(conn, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		_ = conn.Close()
-		if c.SupportDowngrade {
+		if dl.downgrade {
 			return d.DialContext(ctx, "tcp", addr)
 		}
 		return nil, err
