@@ -40,6 +40,7 @@ import (
 	"time"
 
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
+	"github.com/agora-dev/agora/bench/internal/build"
 	"github.com/agora-dev/agora/sdk/scheduler"
 	"google.golang.org/protobuf/proto"
 )
@@ -66,10 +67,7 @@ func main() {
 	}
 	defer os.RemoveAll(work)
 	if *bin == "" {
-		*bin = filepath.Join(work, "agora")
-		build := exec.Command("go", "build", "-o", *bin, "./cmd/agora")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
+		if *bin, err = build.Agora(context.Background(), work, true); err != nil {
 			log.Fatalf("build agora: %v", err)
 		}
 	}

@@ -19,27 +19,6 @@ import (
 	"time"
 )
 
-// buildAgora builds the agora binary of the module that contains the
-// current directory into dir.
-func buildAgora(ctx context.Context, dir string) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", errors.New("run this from inside the agora module (go run ./bench/launch)")
-	}
-	bin := filepath.Join(dir, "agora")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/agora")
-	build.Dir = filepath.Dir(gomod)
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/agora: %w", err)
-	}
-	return bin, nil
-}
-
 // logBuffer keeps the last lines of a child's output for error reports.
 type logBuffer struct {
 	mu    sync.Mutex
@@ -276,6 +255,26 @@ func (c *cluster) cpu() time.Duration {
 		total += d
 	}
 	return total
+}
+
+// cpuSplit is the CPU time of the cluster's processes as [master, agents'
+// own, agents' reaped children] (nil if unknown). Only separate mode's
+// first process is a master alone.
+func (c *cluster) cpuSplit() []time.Duration {
+	out := make([]time.Duration, 3)
+	for i, p := range c.procs {
+		self, children := procCPUSplit(p.cmd.Process.Pid)
+		if self < 0 {
+			return nil
+		}
+		if i == 0 {
+			out[0] += self + children
+			continue
+		}
+		out[1] += self
+		out[2] += children
+	}
+	return out
 }
 
 // stop sends SIGTERM to every process, agents before the master, and waits

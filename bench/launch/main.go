@@ -40,8 +40,17 @@ import (
 	"time"
 
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
+	"github.com/agora-dev/agora/bench/internal/build"
 	"google.golang.org/protobuf/proto"
 )
+
+// cpuSplit is CPU seconds per task by process: the master, the agents
+// themselves, and the agents' reaped children (executors, tasks, shells).
+type cpuSplit struct {
+	Master   float64 `json:"master"`
+	Agents   float64 `json:"agents"`
+	Children float64 `json:"executors_and_tasks"`
+}
 
 type config struct {
 	mode        string
@@ -55,6 +64,8 @@ type config struct {
 	shell       bool
 	resources   string
 	agoraBin    string
+	executorBin bool
+	workDir     string
 	agoraLog    string
 	seq         taskShape
 	tput        taskShape
@@ -73,6 +84,8 @@ type report struct {
 	Kernel      string    `json:"kernel"`
 	GoVersion   string    `json:"go_version"`
 	Commit      string    `json:"commit,omitempty"`
+	Executor    string    `json:"command_executor"` // the program agents ran as the command executor
+	WorkDirFS   string    `json:"work_dir_fs"`      // the file system of the agents' work_dir
 	Started     time.Time `json:"started"`
 	Sequential  int       `json:"sequential_tasks"`
 	ColdStarts  int       `json:"cold_starts"`
@@ -80,16 +93,17 @@ type report struct {
 	Latency     []row     `json:"latency"`
 	Diagnostics []row     `json:"diagnostics"`
 
-	TputTasks       int      `json:"throughput_tasks"`
-	TputConcurrency int      `json:"throughput_concurrency"` // 0: all that fit
-	TputAccepts     int      `json:"throughput_accepts"`
-	TputWallNS      int64    `json:"throughput_wall_ns"`
-	TputRate        float64  `json:"throughput_tasks_per_s"`
-	BareRate        float64  `json:"bare_tasks_per_s"`
-	AgoraCPUPerTask float64  `json:"agora_cpu_s_per_task"` // master+agent+executors+tasks
-	Heartbeats      int      `json:"heartbeats"`
-	StopNS          int64    `json:"cluster_stop_ns"`
-	Warnings        []string `json:"warnings,omitempty"`
+	TputTasks       int       `json:"throughput_tasks"`
+	TputConcurrency int       `json:"throughput_concurrency"` // 0: all that fit
+	TputAccepts     int       `json:"throughput_accepts"`
+	TputWallNS      int64     `json:"throughput_wall_ns"`
+	TputRate        float64   `json:"throughput_tasks_per_s"`
+	BareRate        float64   `json:"bare_tasks_per_s"`
+	AgoraCPUPerTask float64   `json:"agora_cpu_s_per_task"`           // master+agent+executors+tasks
+	CPUSplit        *cpuSplit `json:"cpu_split_s_per_task,omitempty"` // separate mode: the same, by process
+	Heartbeats      int       `json:"heartbeats"`
+	StopNS          int64     `json:"cluster_stop_ns"`
+	Warnings        []string  `json:"warnings,omitempty"`
 }
 
 func main() {
@@ -105,7 +119,9 @@ func main() {
 	flag.BoolVar(&cfg.jsonOut, "json", false, "print the results as JSON instead of a table")
 	flag.BoolVar(&cfg.shell, "shell", false, "run `true` through /bin/sh -c (shell=true) instead of exec'ing /bin/true (shell=false)")
 	flag.StringVar(&cfg.resources, "resources", "cpus:8;mem:4096;disk:1024;ports:[31000-31099]", "each agent's resources")
-	flag.StringVar(&cfg.agoraBin, "agora", "", "use this agora binary instead of building ./cmd/agora")
+	flag.StringVar(&cfg.agoraBin, "agora", "", "use this agora binary (and the agora-executor beside it, if any) instead of building ./cmd/agora")
+	flag.StringVar(&cfg.workDir, "work_dir", "", "put the agents' work_dir (the sandboxes) under this directory (default: the system's temporary directory)")
+	flag.BoolVar(&cfg.executorBin, "executor_binary", true, "build agora-executor beside agora, as `make build` does (false: agents run `agora executor`)")
 	flag.StringVar(&cfg.agoraLog, "agora_log", "", "write agora's output, at debug level, to this file")
 	flag.Parse()
 	if *processes {
@@ -154,8 +170,8 @@ func run(ctx context.Context, cfg config) (rep *report, err error) {
 
 	bin := cfg.agoraBin
 	if bin == "" {
-		progress("building ./cmd/agora")
-		if bin, err = buildAgora(ctx, tmp); err != nil {
+		progress("building ./cmd/agora (and ./cmd/agora-executor: %v)", cfg.executorBin)
+		if bin, err = build.Agora(ctx, tmp, cfg.executorBin); err != nil {
 			return nil, err
 		}
 	}
@@ -165,7 +181,7 @@ func run(ctx context.Context, cfg config) (rep *report, err error) {
 	rep = &report{
 		Mode: cfg.mode, ColdStarts: cfg.coldStarts, Shell: cfg.shell, Agents: cfg.agents, Resources: cfg.resources,
 		GOMAXPROCS: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU(), CPU: cpuModel(), Kernel: kernel(),
-		GoVersion: runtime.Version(), Commit: commit(), Started: time.Now(),
+		GoVersion: runtime.Version(), Commit: commit(), Started: time.Now(), Executor: build.ExecutorOf(bin),
 		Sequential: cfg.tasks, TputTasks: cfg.tputTasks, TputConcurrency: cfg.concurrency,
 	}
 	argv := commandArgv(cfg.seq.command())
@@ -184,9 +200,15 @@ func run(ctx context.Context, cfg config) (rep *report, err error) {
 	}
 
 	work, err := filepath.Abs(filepath.Join(tmp, "work"))
+	if cfg.workDir != "" {
+		if work, err = os.MkdirTemp(cfg.workDir, "agora-bench-launch-work-"); err == nil {
+			defer os.RemoveAll(work)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
+	rep.WorkDirFS = fsType(work)
 	progress("starting agora, mode %s (%d agent(s), %s)", cfg.mode, cfg.agents, cfg.resources)
 	var logFile *os.File
 	if cfg.agoraLog != "" {
@@ -248,14 +270,24 @@ func run(ctx context.Context, cfg config) (rep *report, err error) {
 	// 2. Throughput.
 	progress("launching %d tasks as fast as the offers allow", cfg.tputTasks)
 	cpu0 := cl.cpu()
+	split0 := cl.cpuSplit()
 	tput, wall, accepts, err := r.throughput(ctx, cfg.tputTasks, cfg.concurrency, cfg.tput)
 	if err != nil {
 		return nil, err
 	}
 	cpu1 := cl.cpu()
+	split1 := cl.cpuSplit()
 	rep.TputAccepts, rep.TputWallNS, rep.TputRate = accepts, int64(wall), rate(len(tput), wall)
 	if cpu0 >= 0 && cpu1 >= 0 {
 		rep.AgoraCPUPerTask = (cpu1 - cpu0).Seconds() / float64(len(tput))
+	}
+	if split0 != nil && split1 != nil && cfg.mode == "separate" {
+		n := float64(len(tput))
+		rep.CPUSplit = &cpuSplit{
+			Master:   (split1[0] - split0[0]).Seconds() / n,
+			Agents:   (split1[1] - split0[1]).Seconds() / n,
+			Children: (split1[2] - split0[2]).Seconds() / n,
+		}
 	}
 	if err := r.declineAll(ctx); err != nil {
 		rep.Warnings = append(rep.Warnings, "DECLINE: "+err.Error())
@@ -477,7 +509,7 @@ func formatReport(rep *report) string {
 	if rep.Commit != "" {
 		fmt.Fprintf(&b, ", commit %s", rep.Commit)
 	}
-	fmt.Fprintf(&b, ", %s\n\n", rep.Started.Format(time.RFC3339))
+	fmt.Fprintf(&b, ", %s\ncommand executor: %s; sandboxes on %s\n\n", rep.Started.Format(time.RFC3339), rep.Executor, rep.WorkDirFS)
 	fmt.Fprintf(&b, "end to end, as a framework sees it (%d cold starts; sequential tasks):\n", rep.ColdStarts)
 	b.WriteString(formatTable(rep.EndToEnd))
 	b.WriteString("\nlaunch latency, offers already held (sequential tasks):\n")
@@ -486,6 +518,10 @@ func formatReport(rep *report) string {
 		rep.TputRate, rep.TputTasks, rep.TputAccepts, fmtDur(time.Duration(rep.TputWallNS)), concurrencyName(rep.TputConcurrency), rep.BareRate)
 	if rep.AgoraCPUPerTask > 0 {
 		fmt.Fprintf(&b, "agora CPU per task in the throughput run (master+agent+executors+tasks): %.1f ms\n", rep.AgoraCPUPerTask*1000)
+		if c := rep.CPUSplit; c != nil {
+			fmt.Fprintf(&b, "  of which master %.1f ms, agent %.1f ms, executors and tasks (the agent's reaped children) %.1f ms\n",
+				c.Master*1000, c.Agents*1000, c.Children*1000)
+		}
 	}
 	b.WriteString("\ndiagnostics (sequential tasks unless named):\n")
 	b.WriteString(formatTable(rep.Diagnostics))
@@ -535,30 +571,61 @@ func bareExec(ctx context.Context, argv []string, n int) ([]time.Duration, time.
 // -1 if unknown). Executors and their tasks are children the agent reaps,
 // so they are included once they have exited.
 func procCPU(pid int) time.Duration {
+	self, children := procCPUSplit(pid)
+	if self < 0 {
+		return -1
+	}
+	return self + children
+}
+
+// procCPUSplit is procCPU as the process's own CPU time and that of its
+// reaped descendants.
+func procCPUSplit(pid int) (self, children time.Duration) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return -1
+		return -1, -1
 	}
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return -1
+		return -1, -1
 	}
 	f := strings.Fields(s[i+1:])
 	// After the command name: state is field 3, utime..cstime 14..17.
 	if len(f) < 15 {
-		return -1
+		return -1, -1
 	}
-	var ticks int64
-	for _, v := range f[11:15] {
+	var ticks [4]int64
+	for k, v := range f[11:15] {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return -1
+			return -1, -1
 		}
-		ticks += n
+		ticks[k] = n
 	}
 	const clkTck = 100 // USER_HZ on every Linux Go supports
-	return time.Duration(ticks) * time.Second / clkTck
+	return time.Duration(ticks[0]+ticks[1]) * time.Second / clkTck, time.Duration(ticks[2]+ticks[3]) * time.Second / clkTck
+}
+
+// fsType names the file system dir is on, as /proc/self/mounts has it
+// (the longest mount point that is a prefix of dir).
+func fsType(dir string) string {
+	b, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return "unknown"
+	}
+	best, typ := "", "unknown"
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 {
+			continue
+		}
+		mp := f[1]
+		if (dir == mp || strings.HasPrefix(dir, strings.TrimSuffix(mp, "/")+"/")) && len(mp) >= len(best) {
+			best, typ = mp, f[2]
+		}
+	}
+	return typ + " (" + best + ")"
 }
 
 func cpuModel() string {

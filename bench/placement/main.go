@@ -28,6 +28,7 @@ import (
 	"time"
 
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
+	"github.com/agora-dev/agora/bench/internal/build"
 	"github.com/agora-dev/agora/sdk/scheduler"
 	"google.golang.org/protobuf/proto"
 )
@@ -86,11 +87,8 @@ func run(ctx context.Context, c config) error {
 	bin := c.agoraBin
 	if bin == "" {
 		progress("building ./cmd/agora")
-		bin = filepath.Join(dir, "agora")
-		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/agora")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("go build ./cmd/agora (run from the module root): %w", err)
+		if bin, err = build.Agora(ctx, dir, true); err != nil {
+			return err
 		}
 	}
 	port, err := freePort()

@@ -273,6 +273,8 @@ func agentFlags(fs *flag.FlagSet, c *agent.Config) {
 		return err
 	})
 	fs.BoolVar(&c.SwitchUser, "switch_user", true, "run executors and tasks as CommandInfo.user, else FrameworkInfo.user (--no-switch_user: as the agent's user)")
+	fs.StringVar(&c.LauncherDir, "launcher_dir", c.LauncherDir,
+		"directory holding agora-executor, the built-in executors' binary (default: beside this binary; without one there, this binary is the executor)")
 	fs.StringVar(&c.Isolation, "isolation", c.Isolation, "executor isolation: auto (cgroups when writable, else posix), cgroups or posix")
 	flags.DurationVar(fs, &c.GCDelay, "gc_delay", c.GCDelay,
 		"how long the sandboxes of ended executors and removed frameworks are kept, e.g. 1weeks or 3days (less when the disk fills up)")

@@ -80,8 +80,14 @@ type Config struct {
 
 	// ExecutorPath is the program run as the command executor for tasks
 	// without an ExecutorInfo, with ExecutorArgs after it; default
-	// os.Executable() and ["executor"].
+	// LauncherDir's agora-executor, else os.Executable(), with ["executor"].
 	ExecutorPath string
+	// LauncherDir is where the agent looks for the agora-executor binary
+	// (Mesos's --launcher_dir, where it finds mesos-executor); default the
+	// directory of the agent's own binary, where the agent falls back to
+	// running its own binary as the executor when agora-executor is not
+	// there. Set explicitly, agora-executor must be in it.
+	LauncherDir  string
 	ExecutorArgs []string
 	// DefaultExecutorArgs follow ExecutorPath to start the default
 	// executor, which runs task groups; default ["default-executor"].
@@ -211,6 +217,10 @@ func (c Config) Validate() error {
 	if _, err := isolation.ParseMode(c.Isolation); err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
+	if c.LauncherDir != "" && c.ExecutorPath == "" && !isExecutable(filepath.Join(c.LauncherDir, ExecutorBinary)) {
+		return fmt.Errorf("agent: launcher_dir %s: no executable %s in it (build it with `make build`, or leave --launcher_dir unset to run the agent's own binary as the executor)",
+			c.LauncherDir, ExecutorBinary)
+	}
 	if _, err := ParseMasters(c.Master); err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
@@ -231,9 +241,7 @@ func (c Config) withDefaults() Config {
 		}
 	}
 	if c.ExecutorPath == "" {
-		if p, err := os.Executable(); err == nil {
-			c.ExecutorPath = p
-		}
+		c.ExecutorPath = defaultExecutorPath(c.LauncherDir)
 	}
 	if c.ExecutorArgs == nil {
 		c.ExecutorArgs = d.ExecutorArgs

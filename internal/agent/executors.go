@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -496,4 +497,34 @@ func (s *state) killAllExecutors() []*executor {
 		}
 	}
 	return execs
+}
+
+// ExecutorBinary is the name of the binary of Agora's built-in executors
+// (cmd/agora-executor), which agents prefer to their own for command tasks
+// and task groups: it links only the executors and so starts faster.
+const ExecutorBinary = "agora-executor"
+
+// defaultExecutorPath is the command executor program of an agent: the
+// agora-executor in dir (default: beside the agent's binary), else the
+// agent's own binary.
+func defaultExecutorPath(dir string) string {
+	self, err := os.Executable()
+	if dir == "" && err == nil {
+		dir = filepath.Dir(self)
+	}
+	if dir != "" {
+		if p := filepath.Join(dir, ExecutorBinary); isExecutable(p) {
+			return p
+		}
+	}
+	if err != nil {
+		return ""
+	}
+	return self
+}
+
+// isExecutable reports whether path is a regular file with an execute bit.
+func isExecutable(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }

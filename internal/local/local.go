@@ -30,8 +30,8 @@ type Config struct {
 	Agents    int    // number of agents; default 1
 	WorkDir   string // root of all work directories; default a temp dir
 	Resources string // each agent's --resources (Mesos syntax); empty = detected share
-	// ExecutorPath is the agora binary agents start for command tasks;
-	// default os.Executable().
+	// ExecutorPath is the program agents start for command tasks;
+	// default the agora-executor beside this binary, else this binary.
 	ExecutorPath string
 
 	Master master.Config // defaults from master.DefaultConfig when zero

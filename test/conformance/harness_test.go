@@ -58,6 +58,8 @@ func testMain(m *testing.M) int {
 	// as in test/e2e: real clients are good at finding races.
 	builds := [][]string{
 		{"build", "-C", "../..", "-race", "-o", agoraBin, "./cmd/agora"},
+		// Agents run the agora-executor beside agora for command tasks.
+		{"build", "-C", "../..", "-race", "-o", filepath.Join(dir, "agora-executor"), "./cmd/agora-executor"},
 		// The four programs, unmodified, at the versions go.mod pins.
 		// With -o naming a directory, go build writes each main package
 		// there under its own name.
@@ -70,7 +72,7 @@ func testMain(m *testing.M) int {
 	if bin := os.Getenv("AGORA_BIN"); bin != "" {
 		// Run the clients against an agora built elsewhere (another
 		// branch, a release) instead of the one in ../..
-		agoraBin, builds = bin, builds[1:]
+		agoraBin, builds = bin, builds[2:]
 	}
 	for _, args := range builds {
 		cmd := exec.Command("go", args...)

@@ -38,15 +38,20 @@ func TestMain(m *testing.M) {
 	agoraBin = filepath.Join(dir, "agora")
 	// The binary is built with the race detector, except for measurements
 	// (AGORA_E2E_NORACE=1), where it would distort the figures.
-	args := []string{"build", "-race", "-o", agoraBin, "github.com/agora-dev/agora/cmd/agora"}
-	if os.Getenv("AGORA_E2E_NORACE") != "" {
-		args = append(args[:1], args[2:]...)
-	}
-	build := exec.Command("go", args...)
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building agora:", err)
-		os.Exit(1)
+	// Agents run the agora-executor beside it for command tasks and task
+	// groups, as after `make build`.
+	for _, pkg := range []string{"cmd/agora", "cmd/agora-executor"} {
+		bin := filepath.Join(dir, filepath.Base(pkg))
+		args := []string{"build", "-race", "-o", bin, "github.com/agora-dev/agora/" + pkg}
+		if os.Getenv("AGORA_E2E_NORACE") != "" {
+			args = append(args[:1], args[2:]...)
+		}
+		build := exec.Command("go", args...)
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "building", pkg+":", err)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
