@@ -511,6 +511,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	return err
 }
 
+// maxLoopBatch bounds the loop functions run between two checkpoints.
+const maxLoopBatch = 64
+
 // loop is the single owner of a.st.
 func (a *Agent) loop(ctx context.Context) {
 	defer a.loopWG.Done()
@@ -519,6 +522,19 @@ func (a *Agent) loop(ctx context.Context) {
 		select {
 		case f := <-a.inbox:
 			a.runSafely(f)
+			// What else is queued runs before the checkpoint, which costs
+			// as much as the checkpointed tasks: under load one write
+			// covers a batch. Paths that must be durable before they
+			// answer (an executor's status update) checkpoint themselves.
+		batch:
+			for range maxLoopBatch {
+				select {
+				case f := <-a.inbox:
+					a.runSafely(f)
+				default:
+					break batch
+				}
+			}
 			a.runSafely(a.st.checkpoint)
 		case <-ctx.Done():
 			a.st.stopTimers()

@@ -105,10 +105,9 @@ func (s *state) checkpointState() *cpState {
 		}
 		cp.Frameworks = append(cp.Frameworks, cf)
 	}
-	for _, us := range s.updates.sortedStreams() {
-		if !checkpointing[us.key.framework] || len(us.pending) == 0 {
-			continue
-		}
+	for _, us := range s.updates.sortedStreams(func(us *updateStream) bool {
+		return checkpointing[us.key.framework] && len(us.pending) > 0
+	}) {
 		cs := cpStream{Framework: us.key.framework, Task: us.key.task, Latest: int32(us.latest)}
 		for _, st := range us.pending {
 			cs.Pending = append(cs.Pending, mustMarshal(st))
@@ -191,11 +190,15 @@ func unmarshalInto[M proto.Message](b []byte, m M) (M, error) {
 	return m, proto.Unmarshal(b, m)
 }
 
-// sortedStreams lists the update streams by framework and task.
-func (m *updateManager) sortedStreams() []*updateStream {
-	out := make([]*updateStream, 0, len(m.streams))
+// sortedStreams lists the update streams that keep says to, by framework
+// and task (filtered first: the checkpoint runs after every loop run, and
+// most streams are usually of frameworks that do not checkpoint).
+func (m *updateManager) sortedStreams(keep func(*updateStream) bool) []*updateStream {
+	var out []*updateStream
 	for _, us := range m.streams {
-		out = append(out, us)
+		if keep(us) {
+			out = append(out, us)
+		}
 	}
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i].key, out[j].key

@@ -356,8 +356,10 @@ func (s *state) acceptExecutorUpdate(e *executor, st *mesos.TaskStatus) {
 			"state", st.GetState().String())
 	}
 	// The update must survive an agent restart before the executor
-	// forgets it.
-	s.checkpoint()
+	// forgets it (only a checkpointing framework's are checkpointed).
+	if e.fw.info.GetCheckpoint() {
+		s.checkpoint()
+	}
 	if e.stream != nil {
 		e.stream.push(&executorpb.Event{
 			Type: executorpb.Event_ACKNOWLEDGED.Enum(),

@@ -14,8 +14,13 @@ import (
 // resources, destroyed when the executor exits, and the memory limitation
 // reported when the kernel's OOM killer struck inside it.
 
-// oomPollInterval is how often a running container's OOM counter is read.
+// oomPollInterval is how often a running container's OOM counter is read
+// when the kernel cannot notify the agent of OOM events.
 const oomPollInterval = 100 * time.Millisecond
+
+// oomSettle is how long after a memory event the OOM counter is read again
+// for the kill to show.
+const oomSettle = 500 * time.Millisecond
 
 // limitsOf sums the cpus and mem (MB) scalars of res.
 func limitsOf(res []*mesos.Resource) isolation.Limits {
@@ -120,6 +125,23 @@ func (a *Agent) watchContainer(c isolation.Container, cid string, done <-chan st
 	if !c.Exact() {
 		return // no memory accounting
 	}
+	oomKilled := func() bool {
+		if c.OOMKills() == 0 {
+			return false
+		}
+		a.log.Info("memory limit exceeded; destroying container", "container_id", cid)
+		c.KillAll()
+		return true
+	}
+	if n, ok := c.(isolation.OOMNotifier); ok {
+		events, stop, err := n.NotifyOOM()
+		if err == nil {
+			defer stop()
+			a.waitOOM(events, done, oomKilled)
+			return
+		}
+		a.log.Debug("no OOM notifications; polling the container's OOM counter", "container_id", cid, "err", err)
+	}
 	t := time.NewTicker(oomPollInterval)
 	defer t.Stop()
 	for {
@@ -127,10 +149,37 @@ func (a *Agent) watchContainer(c isolation.Container, cid string, done <-chan st
 		case <-done:
 			return
 		case <-t.C:
-			if c.OOMKills() > 0 {
-				a.log.Info("memory limit exceeded; destroying container", "container_id", cid)
-				c.KillAll()
+			if oomKilled() {
 				return
+			}
+		}
+	}
+}
+
+// waitOOM waits for the kernel's memory events of a container until done,
+// and calls oomKilled after each; the kill may be counted a moment after
+// the event, so the counter is read again for up to oomSettle.
+func (a *Agent) waitOOM(events <-chan struct{}, done <-chan struct{}, oomKilled func() bool) {
+	for {
+		select {
+		case <-done:
+			return
+		case _, ok := <-events:
+			if !ok {
+				return
+			}
+		}
+		for deadline := time.Now().Add(oomSettle); ; {
+			if oomKilled() {
+				return
+			}
+			if time.Now().After(deadline) {
+				break // an event other than a kill
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(10 * time.Millisecond):
 			}
 		}
 	}

@@ -74,6 +74,27 @@ func TestMemoryLimitation(t *testing.T) {
 	waitFor(t, 10*time.Second, "container cgroups removed", func() bool { return a.iso.Recover(cid) == nil })
 }
 
+// TestMemoryLimitationOfAChild: the OOM killer takes a child of the task
+// and the task goes on; the agent, told by the kernel, destroys the whole
+// container at once and reports the limitation (the task would otherwise
+// sleep for five minutes).
+func TestMemoryLimitationOfAChild(t *testing.T) {
+	t.Parallel()
+	m := newFakeMaster(t)
+	startCgroupAgent(t, m)
+	ti := commandTask("hog-child", "head -c 200M /dev/zero | tail; exec sleep 300")
+	ti.Resources = append(ti.Resources, scalarRes("mem", 32))
+	start := time.Now()
+	m.send(runTaskEvent("fw1", ti))
+	u := m.waitState(t, "hog-child", mesos.TaskState_TASK_FAILED)
+	if r := u.GetStatus().GetReason(); r != mesos.TaskStatus_REASON_CONTAINER_LIMITATION_MEMORY {
+		t.Fatalf("reason %v, want REASON_CONTAINER_LIMITATION_MEMORY", r)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("container destroyed %v after the launch", d)
+	}
+}
+
 // TestKillTaskKillsEscapedDaemon: a task that double-forks a process into
 // a session of its own, with a scrubbed environment and another working
 // directory (invisible to the /proc sweep), loses it when killed.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/agora-dev/agora/internal/proc"
 	"github.com/agora-dev/agora/internal/testutil"
@@ -41,6 +42,10 @@ func TestCgroupOOMAndDestroy(t *testing.T) {
 		t.Fatal(err)
 	}
 	cc := c.(*cgContainer)
+	events, stop, err := cc.NotifyOOM()
+	if err != nil {
+		t.Fatalf("NotifyOOM: %v", err)
+	}
 	// A shell that puts a background sleep in a session of its own, then
 	// allocates past the limit.
 	cmd := exec.Command("/bin/sh", "-c", `read x; setsid sleep 300 & exec python3 -c 'b = bytearray(100 << 20); print(len(b))'`)
@@ -59,6 +64,15 @@ func TestCgroupOOMAndDestroy(t *testing.T) {
 	}
 	if n := c.OOMKills(); n < 1 {
 		t.Fatalf("OOMKills = %d", n)
+	}
+	// The kernel told the watcher: no polling needed.
+	select {
+	case <-events:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no OOM notification within 10s of the OOM kill")
+	}
+	stop()
+	for range events { // drained and closed once stopped
 	}
 	if limit, peak := c.Memory(); limit != 32<<20 || peak == 0 {
 		t.Errorf("Memory() = %d, %d", limit, peak)
