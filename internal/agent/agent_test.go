@@ -283,7 +283,7 @@ func TestResubscribeReportsExecutors(t *testing.T) {
 		t.Fatalf("first SUBSCRIBE carries agent id %v", id)
 	}
 	sub := m.subscriptions()[0].GetSubscribe()
-	if sub.GetProtocolVersion() != 1 || sub.GetEndpoint() != a.Addr() || len(sub.GetAgentInfo().GetResources()) == 0 {
+	if sub.GetProtocolVersion() != ProtocolVersion || sub.GetEndpoint() != a.Addr() || len(sub.GetAgentInfo().GetResources()) == 0 {
 		t.Fatalf("SUBSCRIBE = %v", sub)
 	}
 	m.send(runTaskEvent("fw1", commandTask("r1", "sleep 60")))

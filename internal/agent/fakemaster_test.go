@@ -178,8 +178,13 @@ func (m *fakeMaster) updates(taskID string) []*agentpb.Call_Update {
 	defer m.mu.Unlock()
 	var out []*agentpb.Call_Update
 	for _, c := range m.calls {
-		if c.GetType() == agentpb.Call_UPDATE && c.GetUpdate().GetStatus().GetTaskId().GetValue() == taskID {
-			out = append(out, c.GetUpdate())
+		if c.GetType() != agentpb.Call_UPDATE {
+			continue
+		}
+		for _, u := range c.AllUpdates() {
+			if u.GetStatus().GetTaskId().GetValue() == taskID {
+				out = append(out, u)
+			}
 		}
 	}
 	return out

@@ -22,11 +22,12 @@ import (
 	"github.com/agora-dev/agora/api/codec"
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
 	"github.com/agora-dev/agora/api/recordio"
+	"github.com/agora-dev/agora/internal/version"
 	"google.golang.org/protobuf/proto"
 )
 
 // ProtocolVersion is the agora.agent.v1 protocol version this agent speaks.
-const ProtocolVersion = 1
+const ProtocolVersion = version.AgentProtocol
 
 // StreamIDHeader carries the master's subscription id on agent calls.
 const StreamIDHeader = "Agora-Stream-Id"
@@ -573,10 +574,12 @@ func (c *masterConn) sender(ctx context.Context, lane int) {
 		q := c.queues[lane]
 		c.queues[lane] = nil
 		c.mu.Unlock()
-		for _, oc := range q {
+		for len(q) > 0 {
 			if ctx.Err() != nil {
 				return
 			}
+			var oc outCall
+			oc, q = batchUpdates(q)
 			c.post(ctx, oc)
 		}
 		if len(q) > 0 {
@@ -588,6 +591,28 @@ func (c *masterConn) sender(ctx context.Context, lane int) {
 		case <-c.wake[lane]:
 		}
 	}
+}
+
+// batchUpdates takes the next call off q: the consecutive UPDATE calls of
+// one stream at its head (at most agentpb.MaxUpdatesPerCall) as one call
+// carrying them all in order (protocol version 2), or the head as it is.
+func batchUpdates(q []outCall) (outCall, []outCall) {
+	head := q[0]
+	if head.call.GetType() != agentpb.Call_UPDATE {
+		return head, q[1:]
+	}
+	n := 1
+	for n < len(q) && n < agentpb.MaxUpdatesPerCall && q[n].streamID == head.streamID && q[n].call.GetType() == agentpb.Call_UPDATE {
+		n++
+	}
+	if n == 1 {
+		return head, q[1:]
+	}
+	batch := &agentpb.Call{Type: agentpb.Call_UPDATE.Enum(), AgentId: head.call.AgentId}
+	for _, oc := range q[:n] {
+		batch.Updates = append(batch.Updates, oc.call.AllUpdates()...)
+	}
+	return outCall{head.streamID, batch}, q[n:]
 }
 
 // post sends one call to the master of its stream.

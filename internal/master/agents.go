@@ -24,9 +24,9 @@ func (m *Master) agentSubscribe(sub *agentpb.Call_Subscribe, st *stream) string 
 		st.close()
 		return ""
 	}
-	if sub.GetProtocolVersion() != version.AgentProtocol {
-		return refuse(fmt.Sprintf("agent protocol version %d is not supported (this master speaks %d)",
-			sub.GetProtocolVersion(), version.AgentProtocol))
+	if v := sub.GetProtocolVersion(); v < 1 || v > version.AgentProtocol {
+		return refuse(fmt.Sprintf("agent protocol version %d is not supported (this master speaks 1 to %d: upgrade the masters first)",
+			v, version.AgentProtocol))
 	}
 	total, err := resources.FromProto(sub.GetAgentInfo().GetResources())
 	if err != nil {
@@ -325,10 +325,23 @@ func (m *Master) agentCall(a *agent, call *agentpb.Call) (int, string) {
 	a.missedPings = 0
 	switch call.GetType() {
 	case agentpb.Call_UPDATE:
-		if call.Update == nil {
+		// Version 1 sends one update in update; version 2 any number in
+		// updates, applied in order.
+		ups := call.AllUpdates()
+		if len(ups) == 0 {
 			return http.StatusBadRequest, "Expecting 'update' to be present"
 		}
-		m.agentStatusUpdate(a, call.GetUpdate())
+		for i, u := range ups {
+			if u.GetStatus() == nil {
+				return http.StatusBadRequest, fmt.Sprintf("Expecting 'status' to be present in update %d", i)
+			}
+		}
+		for i, u := range ups {
+			if i > 0 {
+				m.countMessage(agentMessage[agentpb.Call_UPDATE])
+			}
+			m.agentStatusUpdate(a, u)
+		}
 	case agentpb.Call_EXECUTOR_EXITED:
 		if call.ExecutorExited == nil {
 			return http.StatusBadRequest, "Expecting 'executor_exited' to be present"

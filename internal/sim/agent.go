@@ -51,6 +51,17 @@ type simAgent struct {
 	frameworks map[string]*simFramework
 	// +checklocks:mu
 	tasks map[taskKey]*simTask
+	// +checklocks:mu
+	outUpdates []outUpdate // UPDATE calls waiting for the sender
+	// +checklocks:mu
+	sendingUpdates bool // a sender goroutine drains outUpdates
+}
+
+// outUpdate is one status update on its way to the master.
+type outUpdate struct {
+	master, streamID string
+	update           *agentpb.Call_Update
+	done             func()
 }
 
 type taskKey struct{ framework, task string }
@@ -371,12 +382,53 @@ func (a *simAgent) sendThen(call *agentpb.Call, done func()) {
 	}
 	call.AgentId = &mesos.AgentID{Value: proto.String(a.id)}
 	master, streamID := a.master, a.streamID
+	if call.GetType() == agentpb.Call_UPDATE && call.Update != nil {
+		// One sender per agent: what queues while a POST is on the wire
+		// goes in the next one (protocol version 2), as the real agent does.
+		a.outUpdates = append(a.outUpdates, outUpdate{master, streamID, call.Update, done})
+		if !a.sendingUpdates {
+			a.sendingUpdates = true
+			go a.sendUpdates()
+		}
+		return
+	}
 	go func() {
 		a.post(master, streamID, call)
 		if done != nil {
 			done()
 		}
 	}()
+}
+
+// sendUpdates posts the queued updates, those of one stream in one call
+// at a time, until none is left.
+func (a *simAgent) sendUpdates() {
+	for {
+		a.mu.Lock()
+		q := a.outUpdates
+		if len(q) == 0 {
+			a.sendingUpdates = false
+			a.mu.Unlock()
+			return
+		}
+		n := 1
+		for n < len(q) && n < agentpb.MaxUpdatesPerCall && q[n].streamID == q[0].streamID && q[n].master == q[0].master {
+			n++
+		}
+		batch := q[:n:n]
+		a.outUpdates = q[n:]
+		call := &agentpb.Call{Type: agentpb.Call_UPDATE.Enum(), AgentId: &mesos.AgentID{Value: proto.String(a.id)}}
+		a.mu.Unlock()
+		for _, u := range batch {
+			call.Updates = append(call.Updates, u.update)
+		}
+		a.post(batch[0].master, batch[0].streamID, call)
+		for _, u := range batch {
+			if u.done != nil {
+				u.done()
+			}
+		}
+	}
 }
 
 // post sends one call; an answer saying the master does not lead (or does

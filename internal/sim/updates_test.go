@@ -40,7 +40,14 @@ func (f *fakeMaster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "bad stream id", http.StatusBadRequest)
 			return
 		}
-		f.calls <- call
+		if call.GetType() == agentpb.Call_UPDATE {
+			// One call per update, in order, however the agent batched them.
+			for _, u := range call.AllUpdates() {
+				f.calls <- &agentpb.Call{Type: call.Type, AgentId: call.AgentId, Update: u}
+			}
+		} else {
+			f.calls <- call
+		}
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}

@@ -14,4 +14,7 @@ const Mesos = "1.12.0"
 // (api/agora/agent/v1). History:
 //
 //	1 (2026-11): first version.
-const AgentProtocol = 1
+//	2 (2026-12): UPDATE calls carry one or more updates (Call.updates).
+//
+// A master speaks every version up to its own.
+const AgentProtocol = 2

@@ -197,6 +197,14 @@ func NewDriver(cfg Config, sched Scheduler) (*Driver, error) {
 	if cfg.HTTPClient != nil {
 		client = *cfg.HTTPClient
 	}
+	if client.Transport == nil {
+		// http.DefaultTransport keeps 2 idle connections per host: a
+		// framework that acknowledges or accepts from many goroutines
+		// would dial (and close) a connection for most of its calls.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = DefaultMaxIdleConns
+		client.Transport = t
+	}
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	d.client = &client
 	if id := d.cfg.Framework.GetId(); id.GetValue() != "" {
@@ -204,6 +212,10 @@ func NewDriver(cfg Config, sched Scheduler) (*Driver, error) {
 	}
 	return d, nil
 }
+
+// DefaultMaxIdleConns is how many idle connections to each master the
+// driver keeps for its calls when Config.HTTPClient brings no Transport.
+const DefaultMaxIdleConns = 64
 
 // endpointURLs turns Config.Master and Config.Masters into the scheduler
 // endpoints' URLs.
