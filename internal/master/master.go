@@ -100,6 +100,10 @@ type Master struct {
 
 	metrics counters
 	op      operatorState
+
+	// stateFlush is set while encodeState streams /master/state (loop
+	// only): it takes the chunks of the document as they fill.
+	stateFlush func([]byte) []byte
 }
 
 // counters are the master's monotonically growing metrics.
@@ -107,13 +111,17 @@ type counters struct {
 	tasksByState       map[mesos.TaskState]int64 // terminal transitions
 	frameworkMessages  int64
 	validStatusUpdates int64
-	offersSent         int64
-	offersDeclined     int64
-	offersRescinded    int64
-	schedulerCalls     int64
-	invalidCalls       int64
-	agentsRemoved      int64
-	recoveryRemovals   int64
+	// duplicateUpdatesAnswered and duplicateUpdatesHeld count agents'
+	// resends the master acknowledged itself or did not relay again.
+	duplicateUpdatesAnswered int64
+	duplicateUpdatesHeld     int64
+	offersSent               int64
+	offersDeclined           int64
+	offersRescinded          int64
+	schedulerCalls           int64
+	invalidCalls             int64
+	agentsRemoved            int64
+	recoveryRemovals         int64
 
 	agentRegistrations   int64
 	agentReregistrations int64

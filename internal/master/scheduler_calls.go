@@ -147,6 +147,7 @@ func (m *Master) shutdownExecutor(f *framework, s *schedpb.Call_Shutdown) {
 func (m *Master) acknowledge(f *framework, ack *schedpb.Call_Acknowledge) {
 	agentID := ack.GetAgentId().GetValue()
 	if t := f.tasks[ack.GetTaskId().GetValue()]; t != nil && t.agentID == agentID {
+		t.ackedUUID = ack.GetUuid()
 		if mesos.IsTerminal(t.state) && t.latest != nil && mesos.IsTerminal(t.latest.GetState()) &&
 			bytes.Equal(t.latest.GetUuid(), ack.GetUuid()) {
 			m.retireTask(f, t)

@@ -89,6 +89,12 @@ type task struct {
 	// tasks learnt from a re-subscribing agent).
 	launched time.Time
 	statuses []*mesos.TaskStatus // one per state transition, for state JSON
+	// relayed is the last update with a uuid relayed to the framework (its
+	// uuid, the framework stream it went on and when), and ackedUUID the
+	// last uuid the framework acknowledged: what lets the master answer an
+	// agent's resend itself (duplicates.go).
+	relayed   relayedUpdate
+	ackedUUID []byte
 	// latest is the latest status received from the agent, kept for
 	// reconciliation answers.
 	latest *mesos.TaskStatus

@@ -18,14 +18,18 @@ import (
 // output is byte for byte what encoding/json makes of the v0 model
 // (state_encode_test.go checks it against the map form).
 
-// appendTasks appends the JSON array of tasks.
-func appendTasks(b []byte, tasks []*task) []byte {
+// appendTasks appends the JSON array of tasks; flush, when set, is given
+// the buffer after each task (docStream.flush).
+func appendTasks(b []byte, tasks []*task, flush func([]byte) []byte) []byte {
 	b = append(b, '[')
 	for i, t := range tasks {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = appendTask(b, t)
+		if flush != nil {
+			b = flush(b)
+		}
 	}
 	return append(b, ']')
 }

@@ -112,6 +112,10 @@ func (m *Master) agentStatusUpdate(a *agent, u *agentpb.Call_Update) {
 			// Mesos publishes them.
 			m.opTaskUpdated(fid, t, status)
 		}
+		if m.answerDuplicate(a, f, t, u, status) {
+			return
+		}
+		f.noteRelayed(t, status)
 	}
 	m.sendToFramework(f, &schedpb.Event{Type: schedpb.Event_UPDATE.Enum(), Update: &schedpb.Event_Update{Status: status}})
 }

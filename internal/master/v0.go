@@ -35,7 +35,9 @@ func (m *Master) v0Routes(mux *http.ServeMux) {
 			})
 		}
 	}
-	get([]string{"/master/state", "/state", "/master/state.json", "/state.json"}, func(v *viewer) any { return encodedJSON(m.stateDoc(v)) })
+	for _, p := range []string{"/master/state", "/state", "/master/state.json", "/state.json"} {
+		mux.HandleFunc(p, m.serveState)
+	}
 	get([]string{"/master/frameworks", "/frameworks"}, func(v *viewer) any {
 		b := []byte(`{"unregistered_frameworks":[],`)
 		b = appendKey(b, "completed_frameworks", true)
@@ -195,6 +197,8 @@ func (m *Master) metricsSnapshot() map[string]float64 {
 	out["master/outstanding_offers"] = float64(len(m.offers))
 	out["master/messages_framework_to_executor"] = float64(m.metrics.frameworkMessages)
 	out["master/valid_status_updates"] = float64(m.metrics.validStatusUpdates)
+	out["master/status_update_resends_acknowledged"] = float64(m.metrics.duplicateUpdatesAnswered)
+	out["master/status_update_resends_held"] = float64(m.metrics.duplicateUpdatesHeld)
 	out["master/offers_sent"] = float64(m.metrics.offersSent)
 	out["master/offers_declined"] = float64(m.metrics.offersDeclined)
 	out["master/offers_rescinded"] = float64(m.metrics.offersRescinded)

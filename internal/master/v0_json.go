@@ -120,11 +120,11 @@ func (m *Master) appendFramework(b []byte, f *framework, v *viewer) []byte {
 	o, ft := m.frameworkJSON(f, v)
 	b = appendOpen(b, o)
 	b = appendKey(b, "completed_tasks", true)
-	b = appendTasks(b, ft.completed)
+	b = appendTasks(b, ft.completed, m.stateFlush)
 	b = appendKey(b, "tasks", false)
-	b = appendTasks(b, ft.tasks)
+	b = appendTasks(b, ft.tasks, m.stateFlush)
 	b = appendKey(b, "unreachable_tasks", false)
-	b = appendTasks(b, ft.unreachable)
+	b = appendTasks(b, ft.unreachable, m.stateFlush)
 	return append(b, '}')
 }
 
@@ -373,6 +373,9 @@ func (m *Master) appendAgents(b []byte) []byte {
 		}
 		n++
 		b = m.appendAgent(b, a)
+		if m.stateFlush != nil {
+			b = m.stateFlush(b)
+		}
 	}
 	return append(b, ']')
 }
@@ -399,14 +402,26 @@ func appendSorted(b []byte, o jsonObject) []byte {
 	return append(b, '}')
 }
 
-// stateDoc is /master/state as v may see it, encoded: the fields of
-// stateJSON with the frameworks appended (appendFrameworks).
-func (m *Master) stateDoc(v *viewer) []byte {
-	tasks := 0
-	for _, f := range m.frameworks {
-		tasks += len(f.tasks) + len(f.completedTasks)
+// stateDoc is /master/state as v may see it, encoded whole.
+func (m *Master) stateDoc(v *viewer) []byte { return m.encodeState(v, nil) }
+
+// encodeState encodes /master/state as v may see it: the fields of
+// stateJSON with the frameworks and agents appended. With flush, the
+// encoding hands it what it has at task and agent boundaries (docStream)
+// and returns the rest.
+func (m *Master) encodeState(v *viewer, flush func([]byte) []byte) []byte {
+	var b []byte
+	if flush == nil {
+		tasks := 0
+		for _, f := range m.frameworks {
+			tasks += len(f.tasks) + len(f.completedTasks)
+		}
+		b = make([]byte, 0, 300*tasks+700*len(m.agents)+16384)
+	} else {
+		b = make([]byte, 0, docChunk+docChunk/4)
+		m.stateFlush = flush
+		defer func() { m.stateFlush = nil }()
 	}
-	b := make([]byte, 0, 300*tasks+700*len(m.agents)+16384)
 	b = appendOpen(b, m.stateJSON(v))
 	b = appendKey(b, "completed_frameworks", true)
 	b = m.appendFrameworks(b, m.completedFrameworks, v)
