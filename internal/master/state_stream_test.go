@@ -50,7 +50,9 @@ func canonicalState(t *testing.T, doc []byte) map[string]any {
 	}
 	byID := func(list any) {
 		l, _ := list.([]any)
-		sort.Slice(l, func(i, j int) bool { return l[i].(map[string]any)["id"].(string) < l[j].(map[string]any)["id"].(string) })
+		sort.Slice(l, func(i, j int) bool {
+			return l[i].(map[string]any)["id"].(string) < l[j].(map[string]any)["id"].(string)
+		})
 	}
 	byID(st["slaves"])
 	fws, _ := st["frameworks"].([]any)
