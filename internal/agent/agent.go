@@ -82,13 +82,13 @@ type Config struct {
 	// without an ExecutorInfo, with ExecutorArgs after it; default
 	// LauncherDir's agora-executor, else os.Executable(), with ["executor"].
 	ExecutorPath string
+	ExecutorArgs []string
 	// LauncherDir is where the agent looks for the agora-executor binary
 	// (Mesos's --launcher_dir, where it finds mesos-executor); default the
 	// directory of the agent's own binary, where the agent falls back to
 	// running its own binary as the executor when agora-executor is not
 	// there. Set explicitly, agora-executor must be in it.
-	LauncherDir  string
-	ExecutorArgs []string
+	LauncherDir string
 	// DefaultExecutorArgs follow ExecutorPath to start the default
 	// executor, which runs task groups; default ["default-executor"].
 	DefaultExecutorArgs []string

@@ -574,6 +574,7 @@ func (c *masterConn) sender(ctx context.Context, lane int) {
 		q := c.queues[lane]
 		c.queues[lane] = nil
 		c.mu.Unlock()
+		sent := len(q) > 0
 		for len(q) > 0 {
 			if ctx.Err() != nil {
 				return
@@ -582,8 +583,8 @@ func (c *masterConn) sender(ctx context.Context, lane int) {
 			oc, q = batchUpdates(q)
 			c.post(ctx, oc)
 		}
-		if len(q) > 0 {
-			continue
+		if sent {
+			continue // more may have queued meanwhile
 		}
 		select {
 		case <-ctx.Done():
