@@ -15,7 +15,9 @@ import (
 // acknowledgement reaches it.
 func (m *Master) agentStatusUpdate(a *agent, u *agentpb.Call_Update) {
 	fid := u.GetFrameworkId().GetValue()
-	status := proto.Clone(u.GetStatus()).(*mesos.TaskStatus)
+	// The call was decoded for this request alone: its status is the
+	// master's to keep and complete (no copy).
+	status := u.GetStatus()
 	status.AgentId = agentIDProto(a.id)
 	if status.Timestamp == nil {
 		status.Timestamp = proto.Float64(float64(time.Now().UnixNano()) / 1e9)
