@@ -167,6 +167,12 @@ func TestWebUIScale(t *testing.T) {
 	domLoaded := evalJS[float64](t, bctx, `performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd`)
 	t.Logf("first load: %.0f ms from navigation start to the overview rendered with all tasks (DOMContentLoaded at %.0f ms); %s measured from Go",
 		firstRender, domLoaded, wall.Round(time.Millisecond))
+	nav := evalJS[map[string]float64](t, bctx, `(() => { const n = performance.getEntriesByType('navigation')[0];
+		return {request: n.requestStart, response: n.responseEnd, interactive: n.domInteractive}; })()`)
+	var scripts []map[string]any
+	scripts = evalJS[[]map[string]any](t, bctx, `performance.getEntriesByType('resource').map((r) => ({name: r.name.replace(/^.*\//, ''), start: Math.round(r.startTime), end: Math.round(r.responseEnd)}))`)
+	t.Logf("navigation: request sent at %.0f ms, page received at %.0f ms, DOM interactive at %.0f ms; resources %v",
+		nav["request"], nav["response"], nav["interactive"], scripts)
 
 	// The overview lists the active tasks, rendering only their first page.
 	waitJS(t, bctx, 10*time.Second, "the overview's task list", textIs("#overview-tasks .pager span", "1–50 of "+strconv.Itoa(agents*perAgent)))

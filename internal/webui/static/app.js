@@ -365,6 +365,11 @@
   }
 
   async function streamLoop() {
+    // The summary first: the master encodes SUBSCRIBED's whole state on
+    // its loop, and a /metrics/snapshot sent at the same time would wait
+    // behind it. The subscription waits for the first snapshot (a few
+    // milliseconds; at most 300).
+    await Promise.race([firstMetrics, delay(300)]);
     for (;;) {
       try {
         if (await followLeader()) await subscribeOnce();
@@ -393,15 +398,24 @@
     }
   }
 
+  let metricsArrived;
+  const firstMetrics = new Promise((resolve) => { metricsArrived = resolve; });
+
   async function metricsLoop() {
+    // The first snapshot was asked for by boot.js as the page loaded.
+    let early = window.agoraFirstMetrics;
     for (;;) {
       try {
-        model.metrics = await getJSON('/metrics/snapshot');
+        const m = early ? await early : null;
+        early = null;
+        model.metrics = m || await getJSON('/metrics/snapshot');
         conn.pollOK = true;
+        if (!stats.summaryRender && current) current.update(); // at once, not at the next frame
         changed();
       } catch (e) {
         conn.pollOK = false;
       }
+      metricsArrived();
       showConn();
       await delay(POLL_MS);
     }
@@ -1025,7 +1039,7 @@
   document.addEventListener('DOMContentLoaded', () => {
     route();
     showConn();
-    streamLoop();
     metricsLoop();
+    streamLoop();
   });
 })();
