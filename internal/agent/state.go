@@ -55,6 +55,10 @@ type framework struct {
 	executors          map[string]*executor
 	completedExecutors []*executor
 	terminating        bool // SHUTDOWN_FRAMEWORK received
+	// cpInfo is info encoded for the checkpoint, cpOf the info it was
+	// encoded from (checkpoint.go).
+	cpOf   *mesos.FrameworkInfo
+	cpInfo []byte
 }
 
 func (f *framework) partitionAware() bool {
@@ -93,6 +97,8 @@ type executor struct {
 	subscribed  bool // has subscribed at least once
 
 	proc *runningProc // nil until started
+	// cp is the executor's checkpoint entry, encoded (checkpoint.go).
+	cp execCPCache
 	// container is the executor run's isolation; nil until started.
 	container isolation.Container
 	// limitation is set when the container exceeded its memory.
@@ -129,6 +135,8 @@ type task struct {
 	// group is the task group the task came in, delivered together as
 	// LAUNCH_GROUP; nil for a single task.
 	group *mesos.TaskGroupInfo
+	// cp is the task's checkpoint entry, encoded (checkpoint.go).
+	cp cpCache
 }
 
 func (t *task) id() string { return t.info.GetTaskId().GetValue() }
