@@ -169,8 +169,7 @@ func TestWebUIScale(t *testing.T) {
 		firstRender, domLoaded, wall.Round(time.Millisecond))
 	nav := evalJS[map[string]float64](t, bctx, `(() => { const n = performance.getEntriesByType('navigation')[0];
 		return {request: n.requestStart, response: n.responseEnd, interactive: n.domInteractive}; })()`)
-	var scripts []map[string]any
-	scripts = evalJS[[]map[string]any](t, bctx, `performance.getEntriesByType('resource').map((r) => ({name: r.name.replace(/^.*\//, ''), start: Math.round(r.startTime), end: Math.round(r.responseEnd)}))`)
+	scripts := evalJS[[]map[string]any](t, bctx, `performance.getEntriesByType('resource').map((r) => ({name: r.name.replace(/^.*\//, ''), start: Math.round(r.startTime), end: Math.round(r.responseEnd)}))`)
 	t.Logf("navigation: request sent at %.0f ms, page received at %.0f ms, DOM interactive at %.0f ms; resources %v",
 		nav["request"], nav["response"], nav["interactive"], scripts)
 
