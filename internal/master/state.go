@@ -110,6 +110,10 @@ type task struct {
 	// lostPending is set on a told-lost record whose registry entry has
 	// not committed yet (told_lost.go): its answer is not sent yet.
 	lostPending bool
+	// json is the task's /master/state object as last encoded, from
+	// jsonOf (appendTask).
+	json   []byte
+	jsonOf taskJSONKey
 }
 
 func (t *task) id() string { return t.info.GetTaskId().GetValue() }
@@ -149,6 +153,9 @@ type agent struct {
 	offers map[string]*offer
 	// executors: framework id → executor id → info with its resources.
 	executors map[string]map[string]*executor
+
+	// json is what /master/state keeps encoded of the agent (appendAgent).
+	json agentJSON
 }
 
 type executor struct {

@@ -192,3 +192,70 @@ func TestAgentDoc(t *testing.T) {
 		}
 	}
 }
+
+// TestStateKeptUntilChanged: what /master/state keeps encoded of tasks
+// and agents is used only while they are unchanged. Each change a master
+// makes to a task or an agent shows in the next encoding, which equals
+// the map form.
+func TestStateKeptUntilChanged(t *testing.T) {
+	m := stateMasterAgents(t, 20, 2)
+	check := func(what string) {
+		t.Helper()
+		for _, f := range m.frameworks {
+			for _, tk := range f.tasks {
+				want, _ := json.Marshal(taskJSONOracle(tk))
+				if got := appendTask(nil, tk); !bytes.Equal(got, want) {
+					t.Fatalf("%s: task %s:\n got %s\nwant %s", what, tk.id(), got, want)
+				}
+			}
+		}
+		for _, a := range m.agents {
+			want, _ := json.Marshal(agentJSONOracle(a))
+			if got := m.appendAgent(nil, a); !bytes.Equal(got, want) {
+				t.Fatalf("%s: agent %s:\n got %s\nwant %s", what, a.id, got, want)
+			}
+		}
+	}
+	check("first")
+	check("kept")
+	f := m.frameworks["fw-3"]
+	tk := f.tasks["task-3-1"]
+	m.transitionTask(f, tk, mesos.TaskState_TASK_UNREACHABLE, mesos.TaskStatus_REASON_AGENT_REMOVED, "gone")
+	if len(tk.json) == 0 {
+		t.Fatal("nothing kept encoded of the task")
+	}
+	check("task unreachable")
+	healthy := true
+	m.recordStatus(tk, &mesos.TaskStatus{State: mesos.TaskState_TASK_UNREACHABLE.Enum(), Healthy: &healthy, Timestamp: proto.Float64(7)})
+	check("task healthy")
+	tk.state = mesos.TaskState_TASK_RUNNING
+	check("task running again")
+	tk.agentID = "agent-0"
+	check("task on another agent")
+	tk.info = proto.Clone(tk.info).(*mesos.TaskInfo)
+	tk.info.Name = proto.String("renamed")
+	check("task info replaced")
+
+	a := m.agents["agent-1"]
+	a.reregisteredTime = time.Unix(1764770100, 0)
+	check("agent re-registered")
+	res, _ := resources.Parse("cpus:1;mem:10")
+	a.offers = map[string]*offer{"o1": {id: "o1", resources: res}}
+	a.executors = map[string]map[string]*executor{}
+	a.executors["fw-1"] = map[string]*executor{"e": {resources: res}}
+	check("agent offered and running an executor")
+	for _, ts := range a.tasks {
+		for _, x := range ts {
+			x.resourcesFreed = true
+			break
+		}
+	}
+	check("a task's resources freed")
+	a.stream = &stream{}
+	check("agent active")
+	info := proto.Clone(a.info).(*mesos.AgentInfo)
+	info.Hostname = proto.String("elsewhere")
+	total, _ := resources.Parse("cpus:2;mem:20;ports:[1-2]")
+	a.info, a.endpoint, a.total, a.version = info, "10.1.1.1:5052", total, "1.13.0"
+	check("agent subscribed again")
+}

@@ -30,6 +30,27 @@ type docStream struct {
 
 func newDocStream() *docStream { return &docStream{wake: make(chan struct{}, 1)} }
 
+// chunks are the buffers of written chunks, for the next ones: a large
+// document is some 60 of them, which would otherwise each be allocated
+// (and cleared) again for every request.
+var chunks sync.Pool
+
+// newChunk returns an empty buffer for a chunk.
+func newChunk() []byte {
+	if p, ok := chunks.Get().(*[]byte); ok {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, docChunk+docChunk/4)
+}
+
+// releaseChunk gives back a chunk once it was written.
+func releaseChunk(b []byte) {
+	if cap(b) >= docChunk {
+		b = b[:0]
+		chunks.Put(&b)
+	}
+}
+
 // flush hands b to the writer once it holds a chunk, and returns the
 // buffer to go on with.
 func (d *docStream) flush(b []byte) []byte {
@@ -37,7 +58,7 @@ func (d *docStream) flush(b []byte) []byte {
 		return b
 	}
 	d.push(b, false)
-	return make([]byte, 0, docChunk+docChunk/4)
+	return newChunk()
 }
 
 // push queues a chunk; last ends the document.
@@ -99,5 +120,6 @@ func (m *Master) serveState(w http.ResponseWriter, r *http.Request) {
 		if _, err := w.Write(b); err != nil {
 			return
 		}
+		releaseChunk(b)
 	}
 }

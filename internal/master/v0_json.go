@@ -290,7 +290,10 @@ func nonNil(s []string) []string {
 }
 
 // appendAgent appends an agent of /master/state, its keys sorted as
-// encoding/json sorted the map form's.
+// encoding/json sorted the map form's. What changes only when the agent
+// subscribes again (its info, endpoint, version and resources, all set
+// together with a new AgentInfo) is kept encoded (agentJSON); what changes
+// with its tasks and offers is encoded each time.
 func (m *Master) appendAgent(b []byte, a *agent) []byte {
 	var used, offered resources.Sum
 	for _, tasks := range a.tasks {
@@ -308,10 +311,43 @@ func (m *Master) appendAgent(b []byte, a *agent) []byte {
 	for _, o := range a.offers {
 		offered.Add(o.resources)
 	}
-	host, port := splitEndpoint(a.endpoint)
+	if a.json.info != a.info || a.json.endpoint != a.endpoint || a.json.version != a.version || !a.json.registered.Equal(a.registeredTime) {
+		a.json = encodeAgentStatic(a)
+	}
+	c := &a.json
 	b = appendKey(append(b, '{'), "active", true)
 	b = strconv.AppendBool(b, a.stream != nil)
-	b = appendKey(b, "attributes", false)
+	b = append(b, c.b[:c.ends[0]]...) // attributes … id
+	b = appendKey(b, "offered_resources", false)
+	b = appendResources(b, offered.Resources())
+	b = append(b, c.b[c.ends[0]:c.ends[1]]...) // pid … registered_time
+	if !a.reregisteredTime.IsZero() {
+		b = appendKey(b, "reregistered_time", false)
+		b = appendFloat(b, secs(a.reregisteredTime))
+	}
+	b = append(b, c.b[c.ends[1]:c.ends[2]]...) // reserved … unreserved_resources
+	b = appendKey(b, "used_resources", false)
+	b = appendResources(b, used.Resources())
+	b = append(b, c.b[c.ends[2]:]...) // version
+	return append(b, '}')
+}
+
+// agentJSON is the part of an agent's /master/state object that changes
+// only when it subscribes again: three runs of keys between the ones
+// encoded each time, and what they were encoded from.
+type agentJSON struct {
+	b    []byte
+	ends [3]int // where the first three runs end in b
+
+	info              *mesos.AgentInfo
+	endpoint, version string
+	registered        time.Time
+}
+
+func encodeAgentStatic(a *agent) agentJSON {
+	c := agentJSON{info: a.info, endpoint: a.endpoint, version: a.version, registered: a.registeredTime}
+	host, port := splitEndpoint(a.endpoint)
+	b := appendKey(nil, "attributes", false)
 	b = appendSorted(b, attributeMap(a.info.GetAttributes()))
 	b = appendKey(b, "capabilities", false)
 	b = append(b, '[')
@@ -328,18 +364,14 @@ func (m *Master) appendAgent(b []byte, a *agent) []byte {
 	b = appendString(b, a.info.GetHostname())
 	b = appendKey(b, "id", false)
 	b = appendString(b, a.id)
-	b = appendKey(b, "offered_resources", false)
-	b = appendResources(b, offered.Resources())
+	c.ends[0] = len(b)
 	b = appendKey(b, "pid", false)
 	b = appendString(b, "slave(1)@"+host+":"+strconv.Itoa(port))
 	b = appendKey(b, "port", false)
 	b = strconv.AppendInt(b, int64(port), 10)
 	b = appendKey(b, "registered_time", false)
 	b = appendFloat(b, secs(a.registeredTime))
-	if !a.reregisteredTime.IsZero() {
-		b = appendKey(b, "reregistered_time", false)
-		b = appendFloat(b, secs(a.reregisteredTime))
-	}
+	c.ends[1] = len(b)
 	b = appendKey(b, "reserved_resources", false)
 	b = append(b, '{')
 	n := 0
@@ -356,11 +388,11 @@ func (m *Master) appendAgent(b []byte, a *agent) []byte {
 	b = appendResources(b, a.total)
 	b = appendKey(b, "unreserved_resources", false)
 	b = appendResources(b, a.total.Unreserved())
-	b = appendKey(b, "used_resources", false)
-	b = appendResources(b, used.Resources())
+	c.ends[2] = len(b)
 	b = appendKey(b, "version", false)
 	b = appendString(b, a.version)
-	return append(b, '}')
+	c.b = slices.Clip(b)
+	return c
 }
 
 // appendAgents appends the JSON array of every agent.
@@ -418,7 +450,7 @@ func (m *Master) encodeState(v *viewer, flush func([]byte) []byte) []byte {
 		}
 		b = make([]byte, 0, 300*tasks+700*len(m.agents)+16384)
 	} else {
-		b = make([]byte, 0, docChunk+docChunk/4)
+		b = newChunk()
 		m.stateFlush = flush
 		defer func() { m.stateFlush = nil }()
 	}
