@@ -51,7 +51,7 @@ func (m *Master) webuiRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /agora/v1/sandbox/{agent_id}/files/{op}", m.handleSandboxFiles)
 	mux.HandleFunc("GET /agora/v1/sandbox/{agent_id}/state", m.handleSandboxState)
 	mux.HandleFunc("GET /agora/v1/leader", m.handleLeader)
-	ui := webui.Handler(m.cfg.Masters...)
+	ui := webui.Handler(m.consoleSummary, m.cfg.Masters...)
 	mux.Handle("GET /{$}", ui)
 	mux.Handle("GET /static/", ui)
 }

@@ -86,6 +86,16 @@ func forgetJSON(m *Master) {
 	}
 }
 
+// BenchmarkMetricsSnapshot is /metrics/snapshot (the console's summary,
+// which its page carries) for 10,000 running tasks on 1,000 agents.
+func BenchmarkMetricsSnapshot(b *testing.B) {
+	m := stateMasterAgents(b, 10000, 1000)
+	b.ResetTimer()
+	for range b.N {
+		m.metricsSnapshot()
+	}
+}
+
 // benchStreamed is benchState for the streamed encoding (chunks handed to
 // a writer as they fill, as /master/state serves it), the chunks dropped;
 // first: every time as the first /master/state (nothing kept encoded),

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -258,4 +259,25 @@ func TestStateKeptUntilChanged(t *testing.T) {
 	total, _ := resources.Parse("cpus:2;mem:20;ports:[1-2]")
 	a.info, a.endpoint, a.total, a.version = info, "10.1.1.1:5052", total, "1.13.0"
 	check("agent subscribed again")
+}
+
+// TestMetricsSnapshotResources: the snapshot's resource sums over agents,
+// tasks (those whose resources were not freed), executors and offers.
+func TestMetricsSnapshotResources(t *testing.T) {
+	m := stateMasterAgents(t, 100, 10) // 100 tasks of cpus:0.1;mem:32 on 10 agents of cpus:16;mem:65536
+	res, _ := resources.Parse("cpus:1;mem:100;gpus:1")
+	a := m.agents["agent-3"]
+	a.offers = map[string]*offer{"o": {resources: res}}
+	a.executors = map[string]map[string]*executor{"fw-0": {"e": {resources: res}}}
+	m.frameworks["fw-0"].tasks["task-0-0"].resourcesFreed = true
+	s := m.metricsSnapshot()
+	for k, want := range map[string]float64{
+		"master/cpus_total": 160, "master/mem_total": 655360, "master/disk_total": 1000000, "master/gpus_total": 0,
+		"master/cpus_used": 99*0.1 + 1, "master/mem_used": 99*32 + 100, "master/gpus_used": 1,
+		"master/cpus_offered": 1, "master/mem_offered": 100, "master/gpus_offered": 1,
+	} {
+		if got := s[k]; math.Abs(got-want) > 1e-9 {
+			t.Errorf("%s = %v, want %v", k, got, want)
+		}
+	}
 }

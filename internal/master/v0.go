@@ -9,6 +9,7 @@ import (
 	"time"
 
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
+	"github.com/agora-dev/agora/internal/resources"
 	"github.com/agora-dev/agora/internal/version"
 )
 
@@ -167,20 +168,20 @@ func (m *Master) metricsSnapshot() map[string]float64 {
 	}
 	var total, used, offered resourcesSum
 	for _, a := range m.agents {
-		total.add(a.total.Quantities())
+		total.add(a.total)
 		for _, o := range a.offers {
-			offered.add(o.resources.Quantities())
+			offered.add(o.resources)
 		}
 		for _, tasks := range a.tasks {
 			for _, t := range tasks {
 				if !t.resourcesFreed {
-					used.add(t.resources.Quantities())
+					used.add(t.resources)
 				}
 			}
 		}
 		for _, execs := range a.executors {
 			for _, e := range execs {
-				used.add(e.resources.Quantities())
+				used.add(e.resources)
 			}
 		}
 	}
@@ -221,15 +222,40 @@ func stateMetric(s mesos.TaskState) string {
 	return string(out)
 }
 
-type resourcesSum map[string]int64
+// resourcesSum sums the scalars /metrics/snapshot reports, in thousandths
+// (as Resources keep them), without a map per task: the snapshot walks
+// every task, and the console asks for it first.
+type resourcesSum struct{ cpus, mem, disk, gpus int64 }
 
-func (s *resourcesSum) add(q map[string]int64) {
-	if *s == nil {
-		*s = make(resourcesSum)
-	}
-	for k, v := range q {
-		(*s)[k] += v
+func (s *resourcesSum) add(r resources.Resources) {
+	for e := range r.All() {
+		if e.Kind != resources.KindScalar {
+			continue
+		}
+		switch e.Name {
+		case "cpus":
+			s.cpus = resources.AddMilli(s.cpus, e.Milli)
+		case "mem":
+			s.mem = resources.AddMilli(s.mem, e.Milli)
+		case "disk":
+			s.disk = resources.AddMilli(s.disk, e.Milli)
+		case "gpus":
+			s.gpus = resources.AddMilli(s.gpus, e.Milli)
+		}
 	}
 }
 
-func (s resourcesSum) get(name string) float64 { return float64(s[name]) / 1000 }
+func (s resourcesSum) get(name string) float64 {
+	var v int64
+	switch name {
+	case "cpus":
+		v = s.cpus
+	case "mem":
+		v = s.mem
+	case "disk":
+		v = s.disk
+	case "gpus":
+		v = s.gpus
+	}
+	return float64(v) / 1000
+}

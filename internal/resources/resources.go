@@ -109,6 +109,10 @@ func ToMilli(v float64) int64 {
 	return int64(m)
 }
 
+// AddMilli adds two quantities in thousandths as Resources do, saturating
+// at the int64 limit.
+func AddMilli(a, b int64) int64 { return satAdd(a, b) }
+
 func satAdd(a, b int64) int64 {
 	s := a + b
 	if b > 0 && s < a {

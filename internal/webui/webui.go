@@ -13,6 +13,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"errors"
 	"io/fs"
 	"mime"
 	"net/http"
@@ -50,14 +51,25 @@ type asset struct {
 	ct   string
 }
 
+// summaryMark is where index.html carries the summary (Handler).
+const summaryMark = "<!--agora-summary-->"
+
 // Handler serves the console: index.html at / and the assets under /static/.
 // Everything else is 404.
 //
+// summary, when not nil, returns what the page carries of the cluster from
+// the start: the master's /metrics/snapshot as JSON, for the request of
+// the page, or nil when it has none for it. The page carries it in a data
+// block (<script type="application/json" id="agora-summary">, which is not
+// run: the policy still allows no inline script), so the overview's
+// summary shows as soon as app.js runs, with no request of its own.
+//
 // group lists the masters of the group (host:port); the console may ask
 // them where the leader is.
-func Handler(group ...string) http.Handler {
+func Handler(summary func(*http.Request) []byte, group ...string) http.Handler {
 	csp := policy(group)
 	files := map[string]asset{}
+	var head, tail []byte // index.html before and after its summary
 	err := fs.WalkDir(assets, "static", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -65,6 +77,14 @@ func Handler(group ...string) http.Handler {
 		b, err := assets.ReadFile(p)
 		if err != nil {
 			return err
+		}
+		if p == "static/index.html" {
+			i := bytes.Index(b, []byte(summaryMark))
+			if i < 0 {
+				return errors.New("index.html has no " + summaryMark)
+			}
+			head, tail = b[:i:i], b[i+len(summaryMark):]
+			b = append(head, tail...)
 		}
 		sum := sha256.Sum256(b)
 		ct := mime.TypeByExtension(path.Ext(p))
@@ -93,6 +113,20 @@ func Handler(group ...string) http.Handler {
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Content-Type", a.ct)
+		if p == "/static/index.html" && summary != nil {
+			// JSON without '<' cannot end the block (encoding/json
+			// escapes it): anything else is not put in the page.
+			if js := summary(r); js != nil && !bytes.ContainsRune(js, '<') {
+				// The page of this moment: not to be cached or revalidated.
+				h.Set("Cache-Control", "no-store")
+				page := make([]byte, 0, len(a.body)+len(js)+80)
+				page = append(page, head...)
+				page = append(page, `<script type="application/json" id="agora-summary">`...)
+				page = append(append(page, js...), "</script>"...)
+				_, _ = w.Write(append(page, tail...))
+				return
+			}
+		}
 		h.Set("Cache-Control", "no-cache")
 		h.Set("ETag", a.etag)
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -40,6 +41,18 @@ func TestWebUISecurity(t *testing.T) {
 		s.mustCall(accept(o, commandTask("victim", agentID, "exec sleep 600")))
 	}
 	s.updates(30*time.Second, func(seen map[string][]string) bool { return last(seen["victim"]) == "TASK_RUNNING" })
+
+	// The page carries no summary when /metrics/snapshot needs
+	// credentials: a browser sends none with the page.
+	if resp, err := http.Get("http://" + master + "/"); err != nil {
+		t.Fatal(err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || strings.Contains(string(b), "agora-summary\"") {
+			t.Errorf("GET / with authentication on: %s, carries a summary:\n%s", resp.Status, b)
+		}
+	}
 
 	ctx := newBrowser(t, 2*time.Minute)
 	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("ops:ops-secret"))

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -393,6 +394,18 @@ func TestWebUIEndpoints(t *testing.T) {
 		if p == "/" && (strings.Contains(body, "<script>") || !strings.Contains(body, `src="/static/app.js"`)) {
 			t.Errorf("index.html must load its script from a file and have none inline:\n%s", body)
 		}
+	}
+	// The page carries the summary the overview shows first: the master's
+	// /metrics/snapshot, in a data block that is not run.
+	_, page := get("/")
+	_, block, ok := strings.Cut(page, `<script type="application/json" id="agora-summary">`)
+	block, _, _ = strings.Cut(block, "</script>")
+	var summary map[string]float64
+	if !ok || json.Unmarshal([]byte(block), &summary) != nil || summary["master/elected"] != 1 || summary["master/slaves_active"] != 1 {
+		t.Errorf("the page's summary: %v %v\n%s", ok, summary, page)
+	}
+	if resp, _ := get("/"); resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("ETag") != "" {
+		t.Errorf("a page with a summary: Cache-Control %q, ETag %q", resp.Header.Get("Cache-Control"), resp.Header.Get("ETag"))
 	}
 	if resp, body := get("/static/app.js"); strings.Contains(body, "jsonp") || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/javascript") {
 		t.Errorf("app.js: Content-Type %q; uses JSONP: %v", resp.Header.Get("Content-Type"), strings.Contains(body, "jsonp"))

@@ -401,9 +401,20 @@
   let metricsArrived;
   const firstMetrics = new Promise((resolve) => { metricsArrived = resolve; });
 
+  // embeddedSummary is the snapshot the master's page carries, if any.
+  function embeddedSummary() {
+    const el = document.getElementById('agora-summary');
+    try {
+      return el ? Promise.resolve(JSON.parse(el.textContent)) : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
   async function metricsLoop() {
-    // The first snapshot was asked for by boot.js as the page loaded.
-    let early = window.agoraFirstMetrics;
+    // The first snapshot came with the page (#agora-summary), or boot.js
+    // asked for it as the page loaded.
+    let early = window.agoraFirstMetrics || embeddedSummary();
     for (;;) {
       try {
         const m = early ? await early : null;

@@ -1,8 +1,17 @@
-// Loaded async from <head>: asks for the summary (/metrics/snapshot) as the
-// page starts to load, before app.js and the stylesheet have arrived, so
-// that the overview's cards can show as soon as the page can render them.
-// app.js takes the answer from window.agoraFirstMetrics.
+// Loaded async from <head>: the summary (/metrics/snapshot) the overview's
+// cards show first. The master's page usually carries it (the data block
+// #agora-summary, placed before this script); otherwise this asks for it as
+// the page starts to load, before app.js and the stylesheet have arrived.
+// app.js takes it from window.agoraFirstMetrics.
 'use strict';
-window.agoraFirstMetrics = fetch('/metrics/snapshot', { cache: 'no-store', credentials: 'same-origin' })
-  .then((r) => (r.ok ? r.json() : null))
-  .catch(() => null);
+window.agoraFirstMetrics = (() => {
+  const el = document.getElementById('agora-summary');
+  if (el) {
+    try {
+      return Promise.resolve(JSON.parse(el.textContent));
+    } catch (e) { /* ask for it instead */ }
+  }
+  return fetch('/metrics/snapshot', { cache: 'no-store', credentials: 'same-origin' })
+    .then((r) => (r.ok ? r.json() : null))
+    .catch(() => null);
+})();
