@@ -133,6 +133,9 @@ func New(cfg Config, logger *slog.Logger) (*Sim, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := checkOpenFiles(cfg); err != nil {
+		return nil, err
+	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
