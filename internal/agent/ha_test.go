@@ -385,3 +385,33 @@ func TestDetectorNeedsConfirmation(t *testing.T) {
 		t.Errorf("the leader got %d subscriptions, want 1", n)
 	}
 }
+
+// An agent that went round the whole group during an election (every
+// master answering 503) waits its backoff; the detector ends the wait as
+// soon as a leader confirms itself, instead of up to a backoff later.
+func TestBackoffEndsWhenLeaderFound(t *testing.T) {
+	t.Parallel()
+	g, ms := newFakeGroup(t, 3)
+	g.elect(nil)
+	startAgentNoWait(t, func(c *Config) {
+		c.Master = addrs(ms...)
+		c.LeaderCheckInterval = 50 * time.Millisecond
+		c.BackoffMin, c.BackoffMax = time.Minute, time.Minute
+	})
+	waitFor(t, 10*time.Second, "a round of 503s", func() bool {
+		return ms[0].count503() >= 1 && ms[1].count503() >= 1 && ms[2].count503() >= 1
+	})
+	// The agent is in its backoff (30 s to a minute); the master it tried
+	// last is the one elected, which the detector must not skip.
+	for _, m := range ms {
+		if len(m.subscriptions()) != 0 {
+			t.Fatal("subscribed while no leader was elected")
+		}
+	}
+	start := time.Now()
+	g.elect(ms[2])
+	waitFor(t, 10*time.Second, "subscription to the elected master", func() bool { return len(ms[2].subscriptions()) > 0 })
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the agent reached the new leader %v after its election", d)
+	}
+}

@@ -78,6 +78,11 @@ type masterConn struct {
 	// +checklocks:mu
 	switchTo string // set by the detector: the new leader to go to
 	// +checklocks:mu
+	waiting bool // between rounds, in the backoff
+	// leaderFound ends the backoff: the detector confirmed a leader while
+	// the agent waited (switchTo names it).
+	leaderFound chan struct{}
+	// +checklocks:mu
 	maxTerm uint64 // highest term a confirmed leader reported
 	// +checklocks:mu
 	queues [senderLanes][]outCall
@@ -107,8 +112,9 @@ func newMasterConn(a *Agent) *masterConn {
 	noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 15 * time.Second}
 	c := &masterConn{
-		a:     a,
-		fatal: make(chan error, 1),
+		a:           a,
+		fatal:       make(chan error, 1),
+		leaderFound: make(chan struct{}, 1),
 		client: &http.Client{
 			Timeout: 30 * time.Second,
 			Transport: a.cfg.TLS.MustTransport(&http.Transport{MaxIdleConnsPerHost: senderLanes, IdleConnTimeout: 90 * time.Second,
@@ -221,12 +227,15 @@ func (c *masterConn) run(ctx context.Context) {
 		// Full jitter over [backoff/2, backoff].
 		wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1))
 		c.a.log.Info("disconnected from master; reconnecting", "master", target, "err", err, "in", wait)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if found := c.backoff(ctx, wait); found != "" {
+			// A leader confirmed itself meanwhile (the election is over):
+			// go there now rather than at the end of the backoff.
+			c.a.log.Info("following new leading master", "new", found)
+			next = found
+			continue
+		}
+		if ctx.Err() != nil {
 			return
-		case <-t.C:
 		}
 		// In a group of masters a round without a leader is an election in
 		// progress (1–2 Raft timeouts): keep retrying about once a second
@@ -242,6 +251,34 @@ func (c *masterConn) run(ctx context.Context) {
 // groupBackoffMax bounds the backoff between rounds over a group of
 // masters.
 const groupBackoffMax = time.Second
+
+// backoff waits d between rounds, or less when the detector confirms a
+// leader meanwhile: it returns that leader ("" after the whole wait, or
+// when ctx ended). After a failover the agents that went round the list
+// during the election (every master refusing or naming the dead leader)
+// reach the new leader as soon as the detector finds it, not up to
+// groupBackoffMax later.
+func (c *masterConn) backoff(ctx context.Context, d time.Duration) string {
+	c.mu.Lock()
+	c.waiting, c.switchTo = true, ""
+	c.mu.Unlock()
+	select {
+	case <-c.leaderFound: // a signal left from an earlier wait
+	default:
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	case <-c.leaderFound:
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	found := c.switchTo
+	c.waiting, c.switchTo = false, ""
+	return found
+}
 
 // reloadMasters returns the master list, reading a file:// list again.
 func (c *masterConn) reloadMasters() []string {
@@ -497,12 +534,17 @@ func (c *masterConn) detect(ctx context.Context) {
 		if cand == "" {
 			continue
 		}
-		if cand == target {
+		c.mu.Lock()
+		waiting := c.waiting
+		c.mu.Unlock()
+		if cand == target && !waiting {
 			c.mu.Lock()
 			c.maxTerm = max(c.maxTerm, info.Term)
 			c.mu.Unlock()
 			continue
 		}
+		// While the agent waits between rounds, target is the master
+		// that failed last: confirmed as leader now, it is where to go.
 		conf := info
 		if !info.Elected {
 			if conf, err = c.askLeader(ctx, cand); err != nil {
@@ -514,6 +556,17 @@ func (c *masterConn) detect(ctx context.Context) {
 			continue
 		}
 		c.mu.Lock()
+		if conf.Term >= c.maxTerm && c.target == target && c.waiting {
+			// Between rounds: end the backoff.
+			c.maxTerm = conf.Term
+			c.switchTo = cand
+			c.mu.Unlock()
+			select {
+			case c.leaderFound <- struct{}{}:
+			default:
+			}
+			continue
+		}
 		if conf.Term < c.maxTerm || c.target != target || c.cancelAttempt == nil {
 			c.mu.Unlock()
 			continue
