@@ -54,17 +54,6 @@ type cpTask struct {
 	State    int32    `json:"state"`
 	Statuses [][]byte `json:"statuses,omitempty"`
 	Queued   bool     `json:"queued,omitempty"`
-
-	raw []byte // the task's JSON as last encoded (cpCache), written as is
-}
-
-// MarshalJSON writes the cached encoding when there is one.
-func (t cpTask) MarshalJSON() ([]byte, error) {
-	if t.raw != nil {
-		return t.raw, nil
-	}
-	type plain cpTask // the same fields, without this method
-	return json.Marshal(plain(t))
 }
 
 // cpCache keeps a task's checkpoint entry encoded, with what it was
@@ -83,14 +72,8 @@ type cpCache struct {
 	raw      []byte
 }
 
-// checkpointEntry is t's entry in the checkpoint, from its cache when t
-// has not changed since it was encoded.
-func (t *task) checkpointEntry() cpTask {
-	c := &t.cp
-	if c.raw != nil && c.info == t.info && c.group == t.group && c.state == t.state &&
-		c.statuses == len(t.statuses) && c.queued == t.queued {
-		return cpTask{raw: c.raw}
-	}
+// cpTask is t's entry in the checkpoint.
+func (t *task) cpTask() cpTask {
 	ct := cpTask{Info: mustMarshal(t.info), State: int32(t.state), Queued: t.queued}
 	if t.group != nil {
 		ct.Group = mustMarshal(t.group)
@@ -98,12 +81,23 @@ func (t *task) checkpointEntry() cpTask {
 	for _, st := range t.statuses {
 		ct.Statuses = append(ct.Statuses, mustMarshal(st))
 	}
-	raw, err := ct.MarshalJSON()
+	return ct
+}
+
+// checkpointEntry is t's entry in the checkpoint encoded, from its cache
+// when t has not changed since it was encoded.
+func (t *task) checkpointEntry() ([]byte, error) {
+	c := &t.cp
+	if c.raw != nil && c.info == t.info && c.group == t.group && c.state == t.state &&
+		c.statuses == len(t.statuses) && c.queued == t.queued {
+		return c.raw, nil
+	}
+	raw, err := json.Marshal(t.cpTask())
 	if err != nil {
-		return ct // not cached; json.Marshal of the whole state reports it
+		return nil, err
 	}
 	*c = cpCache{info: t.info, group: t.group, state: t.state, statuses: len(t.statuses), queued: t.queued, raw: raw}
-	return cpTask{raw: raw}
+	return raw, nil
 }
 
 type cpStream struct {
@@ -121,34 +115,20 @@ func mustMarshal(m proto.Message) []byte {
 	return b
 }
 
-// checkpointState builds the checkpoint of the current state.
-func (s *state) checkpointState() *cpState {
-	cp := &cpState{AgentID: s.agentID}
-	checkpointing := map[string]bool{}
-	for _, fid := range slices.Sorted(maps.Keys(s.frameworks)) {
-		f := s.frameworks[fid]
-		if !f.info.GetCheckpoint() {
-			continue
-		}
-		checkpointing[fid] = true
-		cf := cpFramework{Info: mustMarshal(f.info)}
-		for _, eid := range slices.Sorted(maps.Keys(f.executors)) {
-			e := f.executors[eid]
-			if e.state == execTerminated {
-				continue
-			}
-			ce := cpExecutor{Info: mustMarshal(e.info), Command: e.command, Default: e.defaultExec,
-				ContainerID: e.containerID, Directory: e.directory}
-			if e.proc != nil {
-				ce.Pid = e.proc.p.Pid()
-			}
-			for _, t := range e.tasks {
-				ce.Tasks = append(ce.Tasks, t.checkpointEntry())
-			}
-			cf.Executors = append(cf.Executors, ce)
-		}
-		cp.Frameworks = append(cp.Frameworks, cf)
+// cpExecutor is e's entry in the checkpoint, without its tasks.
+func (e *executor) cpExecutor() cpExecutor {
+	ce := cpExecutor{Info: mustMarshal(e.info), Command: e.command, Default: e.defaultExec,
+		ContainerID: e.containerID, Directory: e.directory}
+	if e.proc != nil {
+		ce.Pid = e.proc.p.Pid()
 	}
+	return ce
+}
+
+// checkpointUpdates are the pending status updates of the checkpointing
+// frameworks, in the checkpoint's order.
+func (s *state) checkpointUpdates(checkpointing map[string]bool) []cpStream {
+	var out []cpStream
 	for _, us := range s.updates.sortedStreams(func(us *updateStream) bool {
 		return checkpointing[us.key.framework] && len(us.pending) > 0
 	}) {
@@ -156,9 +136,9 @@ func (s *state) checkpointState() *cpState {
 		for _, st := range us.pending {
 			cs.Pending = append(cs.Pending, mustMarshal(st))
 		}
-		cp.Updates = append(cp.Updates, cs)
+		out = append(out, cs)
 	}
-	return cp
+	return out
 }
 
 // checkpoint writes the checkpoint when it changed since the last write.
@@ -261,26 +241,17 @@ func (s *state) encodeCheckpoint() ([]byte, error) {
 				if i > 0 {
 					b = append(b, ',')
 				}
-				ct := t.checkpointEntry()
-				if ct.raw == nil {
-					return nil, fmt.Errorf("agent checkpoint: task %s not encoded", t.id())
+				raw, err := t.checkpointEntry()
+				if err != nil {
+					return nil, err
 				}
-				b = append(b, ct.raw...)
+				b = append(b, raw...)
 			}
 			b = append(b, "]}"...)
 		}
 		b = append(b, "]}"...)
 	}
-	var updates []cpStream
-	for _, us := range s.updates.sortedStreams(func(us *updateStream) bool {
-		return checkpointing[us.key.framework] && len(us.pending) > 0
-	}) {
-		cs := cpStream{Framework: us.key.framework, Task: us.key.task, Latest: int32(us.latest)}
-		for _, st := range us.pending {
-			cs.Pending = append(cs.Pending, mustMarshal(st))
-		}
-		updates = append(updates, cs)
-	}
+	updates := s.checkpointUpdates(checkpointing)
 	if len(checkpointing) == 0 {
 		b = b[:noFrameworks] // as json.Marshal leaves out an empty list
 	} else {
@@ -307,8 +278,7 @@ func (e *executor) checkpointHead() ([]byte, error) {
 	if c.raw != nil && c.info == e.info && c.pid == pid && c.containerID == e.containerID && c.directory == e.directory {
 		return c.raw, nil
 	}
-	raw, err := json.Marshal(cpExecutor{Info: mustMarshal(e.info), Command: e.command, Default: e.defaultExec,
-		ContainerID: e.containerID, Directory: e.directory, Pid: pid})
+	raw, err := json.Marshal(e.cpExecutor())
 	if err != nil {
 		return nil, err
 	}

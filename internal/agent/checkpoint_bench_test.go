@@ -3,7 +3,9 @@ package agent
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"testing"
 
 	mesos "github.com/agora-dev/agora/api/mesos/v1"
@@ -99,4 +101,34 @@ func TestEncodeCheckpoint(t *testing.T) {
 	check("after changes")
 	delete(s.frameworks, "F")
 	check("no checkpointing framework")
+}
+
+// checkpointState is the checkpoint of the current state as the struct
+// readCheckpoint reads, built afresh (nothing cached): json.Marshal of it
+// is what encodeCheckpoint must write.
+func (s *state) checkpointState() *cpState {
+	cp := &cpState{AgentID: s.agentID}
+	checkpointing := map[string]bool{}
+	for _, fid := range slices.Sorted(maps.Keys(s.frameworks)) {
+		f := s.frameworks[fid]
+		if !f.info.GetCheckpoint() {
+			continue
+		}
+		checkpointing[fid] = true
+		cf := cpFramework{Info: mustMarshal(f.info)}
+		for _, eid := range slices.Sorted(maps.Keys(f.executors)) {
+			e := f.executors[eid]
+			if e.state == execTerminated {
+				continue
+			}
+			ce := e.cpExecutor()
+			for _, t := range e.tasks {
+				ce.Tasks = append(ce.Tasks, t.cpTask())
+			}
+			cf.Executors = append(cf.Executors, ce)
+		}
+		cp.Frameworks = append(cp.Frameworks, cf)
+	}
+	cp.Updates = s.checkpointUpdates(checkpointing)
+	return cp
 }

@@ -535,12 +535,12 @@ func (c *masterConn) detect(ctx context.Context) {
 			continue
 		}
 		c.mu.Lock()
-		waiting := c.waiting
-		c.mu.Unlock()
-		if cand == target && !waiting {
-			c.mu.Lock()
+		settled := cand == target && !c.waiting
+		if settled {
 			c.maxTerm = max(c.maxTerm, info.Term)
-			c.mu.Unlock()
+		}
+		c.mu.Unlock()
+		if settled {
 			continue
 		}
 		// While the agent waits between rounds, target is the master

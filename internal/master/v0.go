@@ -185,15 +185,15 @@ func (m *Master) metricsSnapshot() map[string]float64 {
 			}
 		}
 	}
-	for _, name := range []string{"cpus", "mem", "disk", "gpus"} {
-		t, u := total.get(name), used.get(name)
+	for i, name := range snapshotScalars {
+		t, u := float64(total[i])/1000, float64(used[i])/1000
 		out["master/"+name+"_total"] = t
 		out["master/"+name+"_used"] = u
 		out["master/"+name+"_percent"] = 0
 		if t > 0 {
 			out["master/"+name+"_percent"] = u / t
 		}
-		out["master/"+name+"_offered"] = offered.get(name)
+		out["master/"+name+"_offered"] = float64(offered[i]) / 1000
 	}
 	out["master/outstanding_offers"] = float64(len(m.offers))
 	out["master/messages_framework_to_executor"] = float64(m.metrics.frameworkMessages)
@@ -222,40 +222,24 @@ func stateMetric(s mesos.TaskState) string {
 	return string(out)
 }
 
-// resourcesSum sums the scalars /metrics/snapshot reports, in thousandths
-// (as Resources keep them), without a map per task: the snapshot walks
-// every task, and the console asks for it first.
-type resourcesSum struct{ cpus, mem, disk, gpus int64 }
+// snapshotScalars are the scalars /metrics/snapshot reports, in its order.
+var snapshotScalars = [...]string{"cpus", "mem", "disk", "gpus"}
+
+// resourcesSum sums snapshotScalars, in thousandths (as Resources keep
+// them), without a map per task: the snapshot walks every task, and the
+// console asks for it first.
+type resourcesSum [len(snapshotScalars)]int64
 
 func (s *resourcesSum) add(r resources.Resources) {
 	for e := range r.All() {
 		if e.Kind != resources.KindScalar {
 			continue
 		}
-		switch e.Name {
-		case "cpus":
-			s.cpus = resources.AddMilli(s.cpus, e.Milli)
-		case "mem":
-			s.mem = resources.AddMilli(s.mem, e.Milli)
-		case "disk":
-			s.disk = resources.AddMilli(s.disk, e.Milli)
-		case "gpus":
-			s.gpus = resources.AddMilli(s.gpus, e.Milli)
+		for i, name := range snapshotScalars {
+			if e.Name == name {
+				s[i] = resources.AddMilli(s[i], e.Milli)
+				break
+			}
 		}
 	}
-}
-
-func (s resourcesSum) get(name string) float64 {
-	var v int64
-	switch name {
-	case "cpus":
-		v = s.cpus
-	case "mem":
-		v = s.mem
-	case "disk":
-		v = s.disk
-	case "gpus":
-		v = s.gpus
-	}
-	return float64(v) / 1000
 }
