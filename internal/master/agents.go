@@ -17,7 +17,8 @@ import (
 // agentSubscribe admits an agent (new, or re-subscribing with the id it
 // was given) and reconciles the executors and tasks it reports with the
 // master's books. It runs on the loop and returns the agent's id, or ""
-// when it refused.
+// when it refused. A new agent is told SUBSCRIBED once the registry has
+// admitted it; until then its stream stays open and silent.
 func (m *Master) agentSubscribe(sub *agentpb.Call_Subscribe, st *stream) string {
 	refuse := func(msg string) string {
 		st.send(&agentpb.Event{Type: agentpb.Event_ERROR.Enum(), Error: &agentpb.Event_Error{Message: proto.String(msg)}})
@@ -32,21 +33,54 @@ func (m *Master) agentSubscribe(sub *agentpb.Call_Subscribe, st *stream) string 
 	if err != nil {
 		return refuse("invalid agent resources: " + err.Error())
 	}
-	now := time.Now()
 	info := proto.Clone(sub.GetAgentInfo()).(*mesos.AgentInfo)
 	id := info.GetId().GetValue()
-	if id != "" {
-		if err := validateID("agent id", id); err != nil {
-			return refuse(err.Error())
-		}
-		if m.agentGone(id) {
-			return refuse("Agent " + id + " was marked gone by the operator and may not subscribe again")
-		}
+	if id == "" {
+		// A new agent: as in Mesos, it is admitted in the registry before
+		// it is told it subscribed, so that a leader elected after the
+		// SUBSCRIBED event knows it (and marks it unreachable, or counts
+		// it against --recovery_agent_removal_limit, if it does not come
+		// back).
+		id = fmt.Sprintf("%s-S%d", m.ID(), m.nextAgentID)
+		m.nextAgentID++
+		m.proposeThenOr(registry.AdmitAgent{Agent: registry.Agent{ID: id, Hostname: info.GetHostname(), Endpoint: sub.GetEndpoint()}},
+			func(err error) {
+				if err != nil {
+					refuse("Failed to admit agent " + id + " in the registry: " + err.Error() + "; subscribe again")
+					return
+				}
+				m.metrics.agentRegistrations++
+				m.countMessage("register_slave")
+				m.log.Info("agent subscribed", "agent", id, "endpoint", sub.GetEndpoint(), "resources", total.String())
+				m.attachAgent(id, info, sub, total, st, true)
+				if st.closed() {
+					// It went away while it was admitted: it is a
+					// disconnected agent now, like one whose stream broke.
+					m.agentDisconnected(id, st)
+				}
+			}, st.close)
+		return id
 	}
-	a := m.agents[id]
-	if a != nil && a.removing {
+	if err := validateID("agent id", id); err != nil {
+		return refuse(err.Error())
+	}
+	if m.agentGone(id) {
+		return refuse("Agent " + id + " was marked gone by the operator and may not subscribe again")
+	}
+	if a := m.agents[id]; a != nil && a.removing {
 		return refuse("Agent " + id + " is being marked unreachable; subscribe again")
 	}
+	return m.attachAgent(id, info, sub, total, st, false)
+}
+
+// attachAgent makes st the stream of agent id: a new agent (admitted in
+// the registry just now), one the master knows (a broken stream, an
+// agent restart), one the registry recovered after a failover, or one it
+// had marked unreachable or never heard of.
+func (m *Master) attachAgent(id string, info *mesos.AgentInfo, sub *agentpb.Call_Subscribe, total resources.Resources,
+	st *stream, admitted bool) string {
+	now := time.Now()
+	a := m.agents[id]
 	added := a == nil
 	inRegistry := false // a recovered agent the registry holds as it is
 	var unreachableSince time.Time
@@ -61,13 +95,7 @@ func (m *Master) agentSubscribe(sub *agentpb.Call_Subscribe, st *stream) string 
 		m.countMessage("reregister_slave")
 		m.log.Info("agent re-subscribed", "agent", id, "endpoint", sub.GetEndpoint())
 	} else {
-		if id == "" {
-			id = fmt.Sprintf("%s-S%d", m.ID(), m.nextAgentID)
-			m.nextAgentID++
-			m.metrics.agentRegistrations++
-			m.countMessage("register_slave")
-			m.log.Info("agent subscribed", "agent", id, "endpoint", sub.GetEndpoint(), "resources", total.String())
-		} else {
+		if !admitted {
 			m.metrics.agentReregistrations++
 			m.countMessage("reregister_slave")
 			rec, recovered := m.recoveredAgents[id]
@@ -145,7 +173,7 @@ func (m *Master) agentSubscribe(sub *agentpb.Call_Subscribe, st *stream) string 
 	}
 	m.alloc.AddAgent(id, total, allocated)
 	if added {
-		if len(a.pendingKills) == 0 && !inRegistry {
+		if len(a.pendingKills) == 0 && !inRegistry && !admitted {
 			m.admitAgent(a)
 		}
 		m.opAgentAdded(a)

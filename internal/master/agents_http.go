@@ -58,8 +58,13 @@ func (m *Master) handleAgentAPI(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		startStream(w, c, map[string]string{agentStreamHeader: st.id})
-		if st.serve(w, r) && agentID != "" {
-			m.post(func() { m.agentDisconnected(agentID, st) })
+		if st.serve(w, r) {
+			// Closed first: a new agent whose admission is still being
+			// committed sees it when it is attached.
+			st.close()
+			if agentID != "" {
+				m.post(func() { m.agentDisconnected(agentID, st) })
+			}
 		}
 		return
 	}

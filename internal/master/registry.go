@@ -45,6 +45,12 @@ func (m *Master) openRegistry() error {
 // loop with the outcome, unless the leadership changed meanwhile (the
 // next leader decides again from what the registry holds).
 func (m *Master) proposeThen(op registry.Op, then func(error)) {
+	m.proposeThenOr(op, then, nil)
+}
+
+// proposeThenOr is proposeThen that runs stale, if not nil, on the loop
+// instead of then when the leadership changed meanwhile.
+func (m *Master) proposeThenOr(op registry.Op, then func(error), stale func()) {
 	epoch := m.epoch
 	m.proposals.Add(1)
 	go func() {
@@ -54,8 +60,11 @@ func (m *Master) proposeThen(op registry.Op, then func(error)) {
 			m.log.Error("registry proposal failed", "op", fmt.Sprintf("%T", op), "err", err)
 		}
 		m.post(func() {
-			if m.epoch == epoch {
+			switch {
+			case m.epoch == epoch:
 				then(err)
+			case stale != nil:
+				stale()
 			}
 		})
 	}()
