@@ -94,6 +94,8 @@ func (s *state) launchSpec(e *executor) launchSpec {
 		Dir:    e.directory,
 		Stdout: filepath.Join(e.directory, "stdout"),
 		Stderr: filepath.Join(e.directory, "stderr"),
+		// Agora's executors wait at their gate themselves (no shim).
+		HoldsItself: e.command || e.defaultExec,
 	}
 	return spec
 }

@@ -59,7 +59,7 @@ var passedEnv = []string{
 }
 
 // hiddenEnv lists variables of the executor a task must not see.
-var hiddenEnv = []string{sdk.EnvAuthenticationToken}
+var hiddenEnv = []string{sdk.EnvAuthenticationToken, proc.HoldFDEnv}
 
 // Main runs the command executor until its task has ended and the agent
 // has acknowledged the terminal update, or the agent shuts it down. It
@@ -67,6 +67,9 @@ var hiddenEnv = []string{sdk.EnvAuthenticationToken}
 // or a shutdown, 1 when the executor could not work (bad environment,
 // agent lost, ctx ended).
 func Main(ctx context.Context, getenv func(string) string, logger *slog.Logger) int {
+	if !proc.AwaitRelease(getenv) {
+		return proc.HeldExitCode // not let into its container: run nothing
+	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}

@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -43,6 +45,12 @@ type Spec struct {
 	// put the process into cgroups, or set its limits, before any
 	// instruction of Path runs. Path's argv[0] becomes the resolved path.
 	Held bool
+	// HoldsItself, with Held, starts Path directly, without the shim: the
+	// gate is its fd 3 and HoldFDEnv names it in its environment, and the
+	// program must call AwaitRelease before it does anything else (Agora's
+	// executors do). It saves the shim's exec, a shell's start, per
+	// process.
+	HoldsItself bool
 	// Credential, when set, is the uid, gid and supplementary groups the
 	// process (and, when Held, its shim) runs as.
 	Credential *syscall.Credential
@@ -51,6 +59,30 @@ type Spec struct {
 // HeldExitCode is the exit status of a held process whose gate closed
 // without Release.
 const HeldExitCode = 125
+
+// HoldFDEnv is the variable that gives a process started with
+// Spec.HoldsItself the file descriptor of its gate.
+const HoldFDEnv = "AGORA_HOLD_FD"
+
+// AwaitRelease is a program's side of Spec.HoldsItself: when getenv names
+// a gate, it waits until the process is released and closes the gate. It
+// reports false when the gate closed unreleased: the program must then
+// exit with HeldExitCode at once. Without a gate it returns true.
+func AwaitRelease(getenv func(string) string) bool {
+	v := getenv(HoldFDEnv)
+	if v == "" {
+		return true
+	}
+	fd, err := strconv.Atoi(v)
+	if err != nil || fd < 3 {
+		return false
+	}
+	f := os.NewFile(uintptr(fd), "gate")
+	defer f.Close()
+	var b [1]byte
+	n, _ := f.Read(b[:])
+	return n == 1
+}
 
 // holdScript is the shim a held process runs: wait for one line on fd 3,
 // close it, exec the program ($0) with its arguments.
@@ -110,7 +142,20 @@ func Start(spec Spec) (*Process, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: !spec.TTY, Setsid: spec.TTY, Setctty: spec.TTY,
 		UseCgroupFD: spec.UseCgroupFD, CgroupFD: spec.CgroupFD, Credential: spec.Credential}
 	var gate *os.File
-	if spec.Held {
+	if spec.Held && spec.HoldsItself {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return nil, fmt.Errorf("proc: gate: %w", err)
+		}
+		defer r.Close()
+		cmd.ExtraFiles = []*os.File{r} // fd 3
+		env := spec.Env
+		if env == nil {
+			env = os.Environ()
+		}
+		cmd.Env = append(slices.Clip(env), HoldFDEnv+"=3")
+		gate = w
+	} else if spec.Held {
 		// The shim's exec would report a missing program only as exit
 		// status 127; report it now, as an unheld start does.
 		prog := cmd.Path

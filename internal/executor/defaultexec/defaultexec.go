@@ -51,6 +51,9 @@ const (
 // returns the process exit code: 0 after its tasks ended or a shutdown, 1
 // when it could not work (bad environment, agent lost, ctx ended).
 func Main(ctx context.Context, getenv func(string) string, logger *slog.Logger) int {
+	if !proc.AwaitRelease(getenv) {
+		return proc.HeldExitCode // not let into its container: run nothing
+	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
