@@ -57,14 +57,28 @@ func (m *Master) handleAgentAPI(w http.ResponseWriter, r *http.Request) {
 			m.notLeading(w, r)
 			return
 		}
-		startStream(w, c, map[string]string{agentStreamHeader: st.id})
-		if st.serve(w, r) {
+		gone := func() {
 			// Closed first: a new agent whose admission is still being
 			// committed sees it when it is attached.
 			st.close()
 			if agentID != "" {
 				m.post(func() { m.agentDisconnected(agentID, st) })
 			}
+		}
+		hdr := map[string]string{agentStreamHeader: st.id}
+		if conn := detachStream(w, r, c, hdr); conn != nil {
+			// The stream outlives this handler, holding only its
+			// connection (stream_conn.go).
+			go func() {
+				if st.serveConn(conn) {
+					gone()
+				}
+			}()
+			return
+		}
+		startStream(w, c, hdr)
+		if st.serve(w, r) {
+			gone()
 		}
 		return
 	}
