@@ -11,8 +11,9 @@ import (
 
 // stream is one subscriber's outbound event stream (a scheduler's or an
 // agent's). The master loop encodes events and queues them without
-// blocking; the subscriber's HTTP handler goroutine writes them out as
-// RecordIO records, flushing each. A subscriber that falls StreamBacklog
+// blocking; the subscriber's HTTP handler goroutine (serve), or for an
+// agent a goroutine on its detached connection (serveConn), writes them
+// out as RecordIO records, flushing each. A subscriber that falls StreamBacklog
 // events behind is disconnected rather than allowed to stall the loop.
 type stream struct {
 	id      string
