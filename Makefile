@@ -14,9 +14,10 @@ NORACE_AGENT := TestNoProcessOutsideContainer|TestMemoryLimitation|TestKillTaskK
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-build: ## build bin/agora and bin/agora-executor (static: the executors start faster)
+build: ## build bin/agora, bin/agora-executor and bin/agora-supervisor (static: they start faster)
 	$(GO) build -o bin/agora ./cmd/agora
 	CGO_ENABLED=0 $(GO) build -o bin/agora-executor ./cmd/agora-executor
+	CGO_ENABLED=0 $(GO) build -o bin/agora-supervisor ./cmd/agora-supervisor
 
 test: ## the whole suite, as CI runs it (race detector on), the isolation, launch and recovery tests on a normal build (test-norace), then real Mesos clients (test/conformance)
 	$(GO) test -race -count=1 -timeout 30m ./...

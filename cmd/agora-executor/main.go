@@ -21,6 +21,7 @@ import (
 
 	"github.com/agora-dev/agora/internal/executor"
 	"github.com/agora-dev/agora/internal/executor/defaultexec"
+	"github.com/agora-dev/agora/internal/supervise"
 )
 
 func main() {
@@ -39,8 +40,10 @@ func main() {
 		os.Exit(executor.Main(ctx, os.Getenv, logger))
 	case "default-executor":
 		os.Exit(defaultexec.Main(ctx, os.Getenv, logger))
+	case "supervise":
+		os.Exit(supervise.Main(os.Args[2:]))
 	default:
-		fmt.Fprintf(os.Stderr, "Usage: agora-executor [executor|default-executor]\n\n"+
+		fmt.Fprintf(os.Stderr, "Usage: agora-executor [executor|default-executor|supervise]\n\n"+
 			"The built-in executors, started by agents with the MESOS_* environment of the executor API.\n")
 		os.Exit(2)
 	}

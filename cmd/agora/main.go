@@ -27,6 +27,7 @@ import (
 	"github.com/agora-dev/agora/internal/local"
 	"github.com/agora-dev/agora/internal/master"
 	"github.com/agora-dev/agora/internal/sim"
+	"github.com/agora-dev/agora/internal/supervise"
 	"github.com/agora-dev/agora/internal/version"
 )
 
@@ -61,6 +62,9 @@ var commands = []command{
 	}},
 	{"default-executor", "the built-in default executor for task groups (started by agents)", func(ctx context.Context, args []string) int {
 		return defaultexec.Main(ctx, os.Getenv, newLogger("warn", os.Stderr))
+	}},
+	{"supervise", "the supervisor of a command task the agent runs itself (started by agents)", func(_ context.Context, args []string) int {
+		return supervise.Main(args)
 	}},
 	{"version", "print the version", func(context.Context, []string) int {
 		fmt.Printf("agora %s (Mesos API %s)\n", version.Agora, version.Mesos)
@@ -275,6 +279,8 @@ func agentFlags(fs *flag.FlagSet, c *agent.Config) {
 	fs.BoolVar(&c.SwitchUser, "switch_user", true, "run executors and tasks as CommandInfo.user, else FrameworkInfo.user (--no-switch_user: as the agent's user)")
 	fs.StringVar(&c.LauncherDir, "launcher_dir", c.LauncherDir,
 		"directory holding agora-executor, the built-in executors' binary (default: beside this binary; without one there, this binary is the executor)")
+	fs.StringVar(&c.CommandExecutor, "command_executor", agent.CommandExecutorAgent,
+		"who runs a command task: agent (the agent is its command executor, with a small agora-supervisor process per task) or process (a command executor process per task, as Mesos does); tasks with a health check or a tty always get the process")
 	fs.StringVar(&c.Isolation, "isolation", c.Isolation, "executor isolation: auto (cgroups when writable, else posix), cgroups or posix")
 	flags.DurationVar(fs, &c.GCDelay, "gc_delay", c.GCDelay,
 		"how long the sandboxes of ended executors and removed frameworks are kept, e.g. 1weeks or 3days (less when the disk fills up)")

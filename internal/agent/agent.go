@@ -92,6 +92,21 @@ type Config struct {
 	// DefaultExecutorArgs follow ExecutorPath to start the default
 	// executor, which runs task groups; default ["default-executor"].
 	DefaultExecutorArgs []string
+	// CommandExecutor is who plays the command executor of a task without
+	// an ExecutorInfo: CommandExecutorAgent (the default) has the agent do
+	// it, with a small supervisor process per task (SupervisorPath);
+	// CommandExecutorProcess starts a command executor process per task
+	// (ExecutorPath), as Mesos does. Tasks with a health check or a tty
+	// always get the process.
+	CommandExecutor string
+	// SupervisorPath, with SupervisorArgs after it, is the supervisor of
+	// the command tasks the agent runs itself (internal/supervise);
+	// default LauncherDir's agora-supervisor, else the agora-supervisor
+	// beside the agent's binary, else ExecutorPath with ["supervise"]
+	// when ExecutorPath is itself a default. Without one, command tasks
+	// get a command executor process.
+	SupervisorPath string
+	SupervisorArgs []string
 	// ExecutorEnv is added to the environment of command and default
 	// executors ("NAME=value" entries).
 	ExecutorEnv []string
@@ -214,6 +229,12 @@ func (c Config) Validate() error {
 	case c.FetcherCacheSize < 0:
 		return errors.New("agent: fetcher cache size must not be negative")
 	}
+	switch c.CommandExecutor {
+	case "", CommandExecutorAgent, CommandExecutorProcess:
+	default:
+		return fmt.Errorf("agent: command_executor %q is neither %q nor %q", c.CommandExecutor,
+			CommandExecutorAgent, CommandExecutorProcess)
+	}
 	if _, err := isolation.ParseMode(c.Isolation); err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
@@ -239,6 +260,17 @@ func (c Config) withDefaults() Config {
 		} else {
 			c.Hostname = "localhost"
 		}
+	}
+	if c.SupervisorPath == "" {
+		if p := defaultSupervisorPath(c.LauncherDir); p != "" {
+			c.SupervisorPath, c.SupervisorArgs = p, nil
+		} else if c.ExecutorPath == "" {
+			// agora-executor and agora both have `supervise`.
+			c.SupervisorPath, c.SupervisorArgs = defaultExecutorPath(c.LauncherDir), []string{"supervise"}
+		}
+	}
+	if c.CommandExecutor == "" {
+		c.CommandExecutor = CommandExecutorAgent
 	}
 	if c.ExecutorPath == "" {
 		c.ExecutorPath = defaultExecutorPath(c.LauncherDir)

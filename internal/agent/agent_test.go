@@ -72,6 +72,7 @@ func startAgentNoWait(t *testing.T, mutate func(*Config)) *testAgent {
 	cfg.ExecutorArgs = []string{"-test.run=^$"}
 	cfg.DefaultExecutorArgs = []string{"-test.run=^$", "default-executor"}
 	cfg.ExecutorEnv = []string{"AGORA_TEST_EXEC=1"}
+	cfg.SupervisorPath, cfg.SupervisorArgs = os.Args[0], []string{"supervise"}
 	cfg.ExecutorShutdownGracePeriod = 2 * time.Second
 	cfg.StatusUpdateRetry = 10 * time.Second
 	if mutate != nil {

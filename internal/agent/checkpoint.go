@@ -39,13 +39,18 @@ type cpFramework struct {
 }
 
 type cpExecutor struct {
-	Info        []byte   `json:"info"`
-	Command     bool     `json:"command,omitempty"`
-	Default     bool     `json:"default,omitempty"`
-	ContainerID string   `json:"container_id"`
-	Directory   string   `json:"directory"`
-	Pid         int      `json:"pid,omitempty"`
-	Tasks       []cpTask `json:"tasks,omitempty"`
+	Info        []byte `json:"info"`
+	Command     bool   `json:"command,omitempty"`
+	Default     bool   `json:"default,omitempty"`
+	ContainerID string `json:"container_id"`
+	Directory   string `json:"directory"`
+	Pid         int    `json:"pid,omitempty"`
+	// Supervised: a command task the agent runs itself; TaskPid is its
+	// command's pid (supervised.go).
+	Supervised bool     `json:"supervised,omitempty"`
+	TaskPid    int      `json:"task_pid,omitempty"`
+	Killing    bool     `json:"killing,omitempty"` // the agent was killing it
+	Tasks      []cpTask `json:"tasks,omitempty"`
 }
 
 type cpTask struct {
@@ -118,7 +123,7 @@ func mustMarshal(m proto.Message) []byte {
 // cpExecutor is e's entry in the checkpoint, without its tasks.
 func (e *executor) cpExecutor() cpExecutor {
 	ce := cpExecutor{Info: mustMarshal(e.info), Command: e.command, Default: e.defaultExec,
-		ContainerID: e.containerID, Directory: e.directory}
+		ContainerID: e.containerID, Directory: e.directory, Supervised: e.supervised, TaskPid: e.taskPid, Killing: e.killRequested}
 	if e.proc != nil {
 		ce.Pid = e.proc.p.Pid()
 	}
@@ -275,14 +280,14 @@ func (e *executor) checkpointHead() ([]byte, error) {
 		pid = e.proc.p.Pid()
 	}
 	c := &e.cp
-	if c.raw != nil && c.info == e.info && c.pid == pid && c.containerID == e.containerID && c.directory == e.directory {
+	if c.raw != nil && c.info == e.info && c.pid == pid && c.taskPid == e.taskPid && c.killing == e.killRequested && c.containerID == e.containerID && c.directory == e.directory {
 		return c.raw, nil
 	}
 	raw, err := json.Marshal(e.cpExecutor())
 	if err != nil {
 		return nil, err
 	}
-	*c = execCPCache{info: e.info, pid: pid, containerID: e.containerID, directory: e.directory, raw: raw}
+	*c = execCPCache{info: e.info, pid: pid, taskPid: e.taskPid, killing: e.killRequested, containerID: e.containerID, directory: e.directory, raw: raw}
 	return raw, nil
 }
 
@@ -290,7 +295,8 @@ func (e *executor) checkpointHead() ([]byte, error) {
 // with what it was encoded from.
 type execCPCache struct {
 	info                   *mesos.ExecutorInfo
-	pid                    int
+	pid, taskPid           int
+	killing                bool
 	containerID, directory string
 	raw                    []byte
 }

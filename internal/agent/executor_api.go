@@ -233,6 +233,10 @@ func (s *state) lookupExecutor(c *executorpb.Call, authenticated bool, cid strin
 	if e == nil || e.state == execTerminated {
 		return nil, http.StatusBadRequest, fmt.Sprintf("Executor %q of framework %q cannot be found", execID, fwID)
 	}
+	if e.supervised {
+		// No process speaks for it: the agent is its command executor.
+		return nil, http.StatusForbidden, fmt.Sprintf("Executor %q of framework %q is run by the agent itself", execID, fwID)
+	}
 	if authenticated && cid != e.containerID {
 		return nil, http.StatusForbidden, fmt.Sprintf("Authenticated principal '%s' does not contain a 'cid' claim with the correct active ContainerID",
 			auth.Subject{Claims: map[string]string{"fid": fwID, "eid": execID, "cid": cid}})

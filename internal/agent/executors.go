@@ -91,7 +91,8 @@ func (s *state) runTask(rt *agentpb.Event_RunTask) {
 		if s.dropForUser(f, ei, taskID) {
 			return
 		}
-		e = s.newExecutorKind(f, ei, true, false, ti.GetResources(), ti.GetContainer().GetTtyInfo())
+		argv, _ := s.runsItself(ti)
+		e = s.newExecutorKind(f, ei, true, false, ti.GetResources(), ti.GetContainer().GetTtyInfo(), argv)
 	}
 
 	t := &task{ex: e, info: ti, state: mesos.TaskState_TASK_STAGING, queued: true}
@@ -174,13 +175,14 @@ func (s *state) commandExecutorInfo(fi *mesos.FrameworkInfo, ti *mesos.TaskInfo)
 // newExecutor registers an executor and starts launching it, in a
 // container sized for the executor and its first tasks' resources.
 func (s *state) newExecutor(f *framework, ei *mesos.ExecutorInfo, command bool, taskRes []*mesos.Resource) *executor {
-	return s.newExecutorKind(f, ei, command, false, taskRes, nil)
+	return s.newExecutorKind(f, ei, command, false, taskRes, nil, nil)
 }
 
 // newExecutorKind is newExecutor for the command executor, the default
-// executor or (both false) a custom executor.
+// executor or (both false) a custom executor. A command task the agent
+// runs itself has its argv in supervised (supervised.go).
 func (s *state) newExecutorKind(f *framework, ei *mesos.ExecutorInfo, command, defaultExec bool,
-	taskRes []*mesos.Resource, tty *mesos.TTYInfo,
+	taskRes []*mesos.Resource, tty *mesos.TTYInfo, supervised []string,
 ) *executor {
 	e := &executor{
 		fw:          f,
@@ -191,6 +193,7 @@ func (s *state) newExecutorKind(f *framework, ei *mesos.ExecutorInfo, command, d
 		containerID: newUUIDString(),
 		state:       execLaunching,
 		runAs:       s.runAsUser(ei, f.info.GetUser()),
+		supervised:  supervised != nil,
 	}
 	e.directory = s.a.sandboxDir(s.agentID, f.id, e.id, e.containerID)
 	f.executors[e.id] = e
@@ -198,6 +201,9 @@ func (s *state) newExecutorKind(f *framework, ei *mesos.ExecutorInfo, command, d
 	spec := s.launchSpec(e)
 	spec.limits = limitsOf(append(append([]*mesos.Resource(nil), ei.GetResources()...), taskRes...))
 	spec.containerID, spec.tty = e.containerID, tty
+	if e.supervised {
+		s.supervisedSpec(&spec, supervised)
+	}
 	s.a.log.Info("launching executor", "framework_id", f.id, "executor_id", e.id, "container_id", e.containerID,
 		"directory", e.directory)
 	ctx, cancel := context.WithCancel(s.a.launchCtx)
@@ -206,6 +212,11 @@ func (s *state) newExecutorKind(f *framework, ei *mesos.ExecutorInfo, command, d
 	go func() {
 		defer s.a.launchWG.Done()
 		defer cancel()
+		if e.supervised {
+			p, c, rep, err := s.a.launchSupervised(ctx, spec)
+			s.a.post(func() { s.supervisedLaunched(e, p, c, rep, err) })
+			return
+		}
 		p, c, err := s.a.launch(ctx, spec)
 		s.a.post(func() { s.launched(e, p, c, err) })
 	}()
@@ -310,6 +321,10 @@ func (s *state) killTask(fwID, taskID string, policy *mesos.KillPolicy) {
 		}
 		return
 	}
+	if e.supervised {
+		s.supervisedKill(e, t, policy)
+		return
+	}
 	if policy == nil {
 		policy = t.info.GetKillPolicy()
 	}
@@ -333,6 +348,10 @@ func (s *state) shutdownExecutor(e *executor) {
 	e.state = execTerminating
 	if e.regTimer != nil {
 		e.regTimer.Stop()
+	}
+	if e.supervised {
+		s.supervisedShutdown(e)
+		return
 	}
 	if e.stream == nil {
 		s.killProcess(e)
@@ -466,6 +485,12 @@ func (s *state) messageToExecutor(fwID, execID string, data []byte) {
 	var e *executor
 	if f != nil {
 		e = f.executors[execID]
+	}
+	if e != nil && e.supervised {
+		// The command executor has no use for messages.
+		s.events["valid_framework_messages"]++
+		s.a.log.Debug("framework message to a command task dropped", "framework_id", fwID, "executor_id", execID)
+		return
 	}
 	if e == nil || e.stream == nil {
 		s.events["invalid_framework_messages"]++

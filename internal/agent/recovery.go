@@ -73,7 +73,8 @@ func (s *state) recoverState() ([]*executor, error) {
 				defaultExec: ce.Default, containerID: ce.ContainerID, directory: ce.Directory, state: execLaunching,
 				// The user it runs as follows from what was checkpointed
 				// (nested sessions run as it after the restart too).
-				runAs: s.runAsUser(ei, fi.GetUser())}
+				runAs:      s.runAsUser(ei, fi.GetUser()),
+				supervised: ce.Supervised, taskPid: ce.TaskPid, killRequested: ce.Killing}
 			for _, ct := range ce.Tasks {
 				ti, err := unmarshalInto(ct.Info, &mesos.TaskInfo{})
 				if err != nil {
@@ -101,7 +102,11 @@ func (s *state) recoverState() ([]*executor, error) {
 			}
 			f.executors[e.id] = e
 			if ce.Pid > 0 && containerProcess(ce.Pid, ce.ContainerID) {
-				e.proc = &runningProc{p: adoptProcess(ce.Pid, s.a.done)}
+				var p processHandle = adoptProcess(ce.Pid, s.a.done)
+				if e.supervised {
+					p = &supervisedProc{processHandle: p, taskPid: ce.TaskPid}
+				}
+				e.proc = &runningProc{p: p}
 				adopted = append(adopted, e)
 			} else {
 				gone = append(gone, e)
@@ -173,6 +178,19 @@ func (s *state) checkCheckpointedExecutor(ei *mesos.ExecutorInfo, ce cpExecutor)
 func (s *state) executorGoneAtRecovery(e *executor) {
 	s.a.log.Warn("checkpointed executor is gone", "framework_id", e.fw.id, "executor_id", e.id,
 		"container_id", e.containerID)
+	if e.supervised {
+		// Its supervisor recorded how the command ended.
+		rec := readExitRecord(s.a.exitRecordPath(e.containerID))
+		for _, t := range e.tasks {
+			if mesos.IsTerminal(t.state) || t.queued {
+				continue
+			}
+			if st, msg, ok := supervisedEnd(rec, e.killRequested, nil); ok && rec.Written {
+				s.supervisedUpdate(e, t, st, msg, nil)
+			}
+		}
+		_ = os.Remove(s.a.exitRecordPath(e.containerID))
+	}
 	st := mesos.TaskState_TASK_LOST
 	if e.fw.partitionAware() {
 		st = mesos.TaskState_TASK_GONE
@@ -200,6 +218,18 @@ func (s *state) startRecovered(execs []*executor) {
 		cid, dir := e.containerID, e.directory
 		c := s.a.iso.Recover(cid)
 		e.container = c
+		if e.supervised {
+			// The agent is its command executor again at once.
+			e.state, e.subscribed = execRunning, true
+			go func() {
+				<-p.Done()
+				rec := readExitRecord(s.a.exitRecordPath(cid))
+				s.a.destroyContainer(c, cid, dir)
+				ex := proc.Exit{Code: -1, Err: errors.New("supervisor exited; its status is unknown after the agent restarted")}
+				s.a.post(func() { s.supervisedExited(e, &ex, rec) })
+			}()
+			continue
+		}
 		go func() {
 			<-p.Done()
 			s.a.destroyContainer(c, cid, dir)

@@ -51,6 +51,7 @@ type launchSpec struct {
 	limits                  isolation.Limits // initial container limits
 	containerID             string
 	tty                     *mesos.TTYInfo // a command task's ContainerInfo.tty_info
+	supervised              bool           // proc is a supervisor (supervised.go)
 }
 
 // launchSpec computes the process of an executor: the command executor

@@ -90,11 +90,17 @@ type executor struct {
 	info        *mesos.ExecutorInfo
 	command     bool // built-in command executor
 	defaultExec bool // built-in default executor (task groups)
-	containerID string
-	directory   string
-	runAs       string // user with --switch_user; "" = the agent's
-	state       executorState
-	subscribed  bool // has subscribed at least once
+	// supervised: a command task the agent runs itself, its process a
+	// supervisor (supervised.go); taskPid is its command's pid (and
+	// process group), killRequested that the agent is killing it.
+	supervised    bool
+	taskPid       int
+	killRequested bool
+	containerID   string
+	directory     string
+	runAs         string // user with --switch_user; "" = the agent's
+	state         executorState
+	subscribed    bool // has subscribed at least once
 
 	proc *runningProc // nil until started
 	// cp is the executor's checkpoint entry, encoded (checkpoint.go).

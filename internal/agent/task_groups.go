@@ -76,7 +76,7 @@ func (s *state) runTaskGroup(f *framework, ei *mesos.ExecutorInfo, tg *mesos.Tas
 
 // newGroupExecutor registers a default executor and starts launching it.
 func (s *state) newGroupExecutor(f *framework, ei *mesos.ExecutorInfo, taskRes []*mesos.Resource) *executor {
-	return s.newExecutorKind(f, ei, false, true, taskRes, nil)
+	return s.newExecutorKind(f, ei, false, true, taskRes, nil, nil)
 }
 
 // validateTaskGroup checks what the agent needs of a task group.

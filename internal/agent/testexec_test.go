@@ -18,12 +18,17 @@ import (
 	"github.com/agora-dev/agora/api/recordio"
 	cmdexec "github.com/agora-dev/agora/internal/executor"
 	"github.com/agora-dev/agora/internal/executor/defaultexec"
+	"github.com/agora-dev/agora/internal/supervise"
 	"google.golang.org/protobuf/proto"
 )
 
 func TestMain(m *testing.M) {
 	switch os.Getenv("AGORA_TEST_EXEC") {
 	case "1":
+		if len(os.Args) > 1 && os.Args[1] == "supervise" {
+			// The supervisor of a command task the agent runs itself.
+			os.Exit(supervise.Main(os.Args[2:]))
+		}
 		// The real built-in command executor, as `agora executor` runs it,
 		// or the default executor, as `agora default-executor` does.
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)

@@ -60,7 +60,7 @@ func TestSwitchUserRunsTaskAsNobody(t *testing.T) {
 	var workDir string
 	startAgent(t, m, func(c *Config) {
 		c.SwitchUser = true
-		c.ExecutorPath = bin
+		c.ExecutorPath, c.SupervisorPath = bin, bin
 		workDir = c.WorkDir
 		worldExecutable(t, workDir) // only for the chmod of its parents
 	})

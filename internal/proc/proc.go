@@ -54,6 +54,9 @@ type Spec struct {
 	// Credential, when set, is the uid, gid and supplementary groups the
 	// process (and, when Held, its shim) runs as.
 	Credential *syscall.Credential
+	// ExtraFiles are open files the process inherits as fd 4 onward; fd 3
+	// is the gate of a held process, or closed.
+	ExtraFiles []*os.File
 }
 
 // HeldExitCode is the exit status of a held process whose gate closed
@@ -184,6 +187,12 @@ func Start(spec Spec) (*Process, error) {
 		defer r.Close()
 		cmd.ExtraFiles = []*os.File{r}
 		gate = w
+	}
+	if len(spec.ExtraFiles) > 0 {
+		if len(cmd.ExtraFiles) == 0 {
+			cmd.ExtraFiles = []*os.File{nil} // fd 3: no gate
+		}
+		cmd.ExtraFiles = append(cmd.ExtraFiles, spec.ExtraFiles...)
 	}
 	var files []*os.File
 	closeAll := func() {

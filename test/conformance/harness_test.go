@@ -60,6 +60,8 @@ func testMain(m *testing.M) int {
 		{"build", "-C", "../..", "-race", "-o", agoraBin, "./cmd/agora"},
 		// Agents run the agora-executor beside agora for command tasks.
 		{"build", "-C", "../..", "-race", "-o", filepath.Join(dir, "agora-executor"), "./cmd/agora-executor"},
+		// and agora-supervisor, for the command tasks agents run themselves.
+		{"build", "-C", "../..", "-race", "-o", filepath.Join(dir, "agora-supervisor"), "./cmd/agora-supervisor"},
 		// The four programs, unmodified, at the versions go.mod pins.
 		// With -o naming a directory, go build writes each main package
 		// there under its own name.

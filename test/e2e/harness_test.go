@@ -38,9 +38,9 @@ func TestMain(m *testing.M) {
 	agoraBin = filepath.Join(dir, "agora")
 	// The binary is built with the race detector, except for measurements
 	// (AGORA_E2E_NORACE=1), where it would distort the figures.
-	// Agents run the agora-executor beside it for command tasks and task
-	// groups, as after `make build`.
-	for _, pkg := range []string{"cmd/agora", "cmd/agora-executor"} {
+	// Agents run the agora-executor beside it for task groups and the
+	// agora-supervisor for command tasks, as after `make build`.
+	for _, pkg := range []string{"cmd/agora", "cmd/agora-executor", "cmd/agora-supervisor"} {
 		bin := filepath.Join(dir, filepath.Base(pkg))
 		args := []string{"build", "-race", "-o", bin, "github.com/agora-dev/agora/" + pkg}
 		if os.Getenv("AGORA_E2E_NORACE") != "" {

@@ -13,8 +13,9 @@ import (
 	"strings"
 )
 
-// Agora builds ./cmd/agora and ./cmd/agora-executor of the module the
-// current directory is in into dir and returns the agora binary's path.
+// Agora builds ./cmd/agora, ./cmd/agora-executor and ./cmd/agora-supervisor
+// of the module the current directory is in into dir and returns the
+// agora binary's path.
 // Without executor, only agora is built: agents then run it as their
 // executor (`agora executor`).
 func Agora(ctx context.Context, dir string, executor bool) (string, error) {
@@ -34,6 +35,10 @@ func Agora(ctx context.Context, dir string, executor bool) (string, error) {
 		exe := filepath.Join(dir, "agora-executor")
 		if err := run(ctx, filepath.Dir(gomod), []string{"CGO_ENABLED=0"}, "build", "-o", exe, "./cmd/agora-executor"); err != nil {
 			return "", fmt.Errorf("go build ./cmd/agora-executor: %w", err)
+		}
+		sup := filepath.Join(dir, "agora-supervisor")
+		if err := run(ctx, filepath.Dir(gomod), []string{"CGO_ENABLED=0"}, "build", "-o", sup, "./cmd/agora-supervisor"); err != nil {
+			return "", fmt.Errorf("go build ./cmd/agora-supervisor: %w", err)
 		}
 	}
 	return bin, nil
