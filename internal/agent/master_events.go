@@ -37,11 +37,27 @@ func (s *state) subscribeCall() *agentpb.Call {
 				ContainerId:     &mesos.ContainerID{Value: proto.String(e.containerID)},
 			}
 			for _, t := range e.tasks {
-				if !mesos.IsTerminal(t.state) {
-					es.Tasks = append(es.Tasks, s.taskProto(t))
+				if mt := s.reportedTask(t); mt != nil {
+					es.Tasks = append(es.Tasks, mt)
 				}
 			}
 			sub.Executors = append(sub.Executors, es)
+		}
+		// The tasks of ended executors whose terminal update the master
+		// has not acknowledged yet: it is on its way, and the master
+		// must not take the task for lost meanwhile.
+		for _, e := range f.completedExecutors {
+			var tasks []*mesos.Task
+			for _, t := range e.tasks {
+				if mt := s.reportedTask(t); mt != nil {
+					tasks = append(tasks, mt)
+				}
+			}
+			if len(tasks) > 0 {
+				sub.Executors = append(sub.Executors, &agentpb.ExecutorState{FrameworkInfo: f.info, ExecutorInfo: e.info,
+					CommandExecutor: proto.Bool(e.command), ContainerId: &mesos.ContainerID{Value: proto.String(e.containerID)},
+					Tasks: tasks})
+			}
 		}
 	}
 	call := &agentpb.Call{Type: agentpb.Call_SUBSCRIBE.Enum(), Subscribe: sub}
@@ -49,6 +65,28 @@ func (s *state) subscribeCall() *agentpb.Call {
 		call.AgentId = info.Id
 	}
 	return call
+}
+
+// reportedTask is a task as a SUBSCRIBE reports it: a live task, or a
+// terminal one whose terminal update is still pending, in the last state
+// before it (the update that follows tells the master the end); nil for
+// the rest.
+func (s *state) reportedTask(t *task) *mesos.Task {
+	if !mesos.IsTerminal(t.state) {
+		return s.taskProto(t)
+	}
+	us := s.updates.streams[streamKey{t.ex.fw.id, t.id()}]
+	if us == nil || len(us.pending) == 0 {
+		return nil
+	}
+	for i := len(t.statuses) - 1; i >= 0; i-- {
+		if st := t.statuses[i].GetState(); !mesos.IsTerminal(st) {
+			mt := s.taskProto(t)
+			mt.State = st.Enum()
+			return mt
+		}
+	}
+	return nil
 }
 
 // agentInfo describes this agent, with its id once it has one.

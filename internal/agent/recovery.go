@@ -221,6 +221,8 @@ func (s *state) startRecovered(execs []*executor) {
 		if e.supervised {
 			// The agent is its command executor again at once.
 			e.state, e.subscribed = execRunning, true
+			s.a.log.Info("supervisor adopted", "framework_id", e.fw.id, "executor_id", e.id, "pid", p.Pid(),
+				"task_pid", e.taskPid)
 			go func() {
 				<-p.Done()
 				rec := readExitRecord(s.a.exitRecordPath(cid))

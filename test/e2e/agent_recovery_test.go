@@ -72,7 +72,10 @@ func TestAgentRecovery(t *testing.T) {
 		agentOperatorQuery(t, agentAddr, "GET_STATE", &st)
 		lt := st.GetState.GetTasks.LaunchedTasks
 		return len(lt) == 1 && lt[0].TaskID.Value == "rec-1" && lt[0].State == "TASK_RUNNING" &&
-			strings.Contains(restarted.output(), "executor subscribed")
+			// The command executor re-subscribed, or the agent, the
+			// command executor of its command tasks, adopted the supervisor.
+			(strings.Contains(restarted.output(), "executor subscribed") ||
+				strings.Contains(restarted.output(), "supervisor adopted"))
 	})
 	var ms struct {
 		Slaves []struct {
@@ -282,5 +285,50 @@ func TestAgentRecoveryExecutorGone(t *testing.T) {
 	}
 	if lost != 1 {
 		t.Errorf("the framework heard TASK_LOST %d times, want once (issue 12 item 7): %v", lost, h.seen)
+	}
+}
+
+// TestAgentRecoveryTaskEndedWhileDown: a command task that ends while its
+// agent is down (SIGKILL) ends with its exact state once the agent is
+// back: its supervisor recorded the exit status (a command executor that
+// ended with nobody to tell left only TASK_LOST).
+func TestAgentRecoveryTaskEndedWhileDown(t *testing.T) {
+	master, _ := cluster(t, 0)
+	work := t.TempDir()
+	port := strconv.Itoa(freePort(t))
+	args := []string{"agent", "--master=" + master, "--port=" + port, "--work_dir=" + filepath.Join(work, "agent"),
+		"--resources=cpus:2;mem:1024;disk:2048;ports:[31000-31099]"}
+	agent := start(t, args...)
+	agent.waitListening(t)
+
+	s := subscribe(t, master, map[string]any{"user": "nobody", "name": "e2e-recovery-down", "checkpoint": true})
+	var agentID string
+	offers := s.offersByAgent(1)
+	for id := range offers {
+		agentID = id
+	}
+	release, ended := filepath.Join(work, "release"), filepath.Join(work, "ended")
+	s.mustCall(accept(offers[agentID], commandTask("down-1", agentID,
+		"while [ ! -e "+release+" ]; do sleep 0.05; done; touch "+ended+"; exit 4")))
+	h := &updateHistory{t: t, s: s, task: "down-1"}
+	h.until(30*time.Second, "TASK_RUNNING", func() bool { return h.latest == "TASK_RUNNING" })
+
+	if err := agent.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-agent.done
+	if err := os.WriteFile(release, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the task to end while its agent is down", func() bool {
+		_, err := os.Stat(ended)
+		return err == nil
+	})
+	restarted := start(t, args...)
+	restarted.waitListening(t)
+	h.until(30*time.Second, "a terminal update", func() bool { return h.terminal != "" })
+	if h.terminal != "TASK_FAILED" {
+		t.Fatalf("task ended %q, want TASK_FAILED with its exit status (updates %v)\nagent output:\n%s",
+			h.terminal, h.seen, restarted.output())
 	}
 }

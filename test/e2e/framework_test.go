@@ -145,17 +145,21 @@ func readSandboxFile(t *testing.T, master, frameworkID, taskID, file string) str
 	}
 	for _, sl := range ms.Slaves {
 		agentAddr := sl.PID[strings.Index(sl.PID, "@")+1:]
+		type fw struct {
+			ID                 string
+			Executors          []struct{ ID, Directory string }
+			CompletedExecutors []struct{ ID, Directory string } `json:"completed_executors"`
+		}
 		var as struct {
-			Frameworks []struct {
-				ID                 string
-				Executors          []struct{ ID, Directory string }
-				CompletedExecutors []struct{ ID, Directory string } `json:"completed_executors"`
-			}
+			Frameworks []fw
+			// A framework whose tasks all ended (and were acknowledged)
+			// is a completed one on the agent.
+			CompletedFrameworks []fw `json:"completed_frameworks"`
 		}
 		if err := getJSON(t, "http://"+agentAddr+"/state", &as); err != nil {
 			t.Fatal(err)
 		}
-		for _, f := range as.Frameworks {
+		for _, f := range append(as.Frameworks, as.CompletedFrameworks...) {
 			for _, e := range append(f.Executors, f.CompletedExecutors...) {
 				if f.ID == frameworkID && e.ID == taskID {
 					var r struct {
